@@ -1,0 +1,250 @@
+//! Wire types of the device API (`/v1/enroll`, `/v1/sync/*`, `/v1/routes/*`) and the dispatcher
+//! read API (`/v1/dispatch/*`). JSON over HTTP; push bodies may be gzip or zstd encoded.
+
+use crate::event::{EventEnvelope, EventPayload, RouteAssigned};
+use crate::hlc::HlcStamp;
+use crate::ids::{CourierId, DeviceId, EscalationId, EventId, RouteId, StopId};
+use crate::problem::ProblemCode;
+use crate::stop::StopView;
+use serde::{Deserialize, Serialize};
+
+/// Largest number of events in one push.
+pub const MAX_EVENTS_PER_PUSH: usize = 1_000;
+/// Largest push body on the wire (compressed), bytes.
+pub const MAX_PUSH_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Largest push body after decompression, bytes.
+pub const MAX_PUSH_DECODED_BYTES: usize = 16 * 1024 * 1024;
+/// A device clock further than this from the server's is flagged as skewed.
+pub const CLOCK_SKEW_BOUND_MS: i64 = 5 * 60 * 1_000;
+/// An event that arrives later than this after it happened counts as a late replay.
+pub const LATE_REPLAY_AFTER_MS: u64 = 60 * 60 * 1_000;
+/// Longest a pull may wait for changes.
+pub const MAX_PULL_WAIT_MS: u64 = 30_000;
+
+// ---------------------------------------------------------------- enrollment
+
+/// `POST /v1/enroll`: exchange a one-time enrollment code for a device token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    pub code: String,
+    pub device_name: String,
+    /// Hex ed25519 public key for signed evidence, if the device has one.
+    #[serde(default)]
+    pub public_key: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    pub device_id: DeviceId,
+    pub courier_id: CourierId,
+    /// Bearer token for the device API. Shown once; the server keeps only its hash.
+    pub token: String,
+    pub server_time_ms: u64,
+}
+
+// ---------------------------------------------------------------- push
+
+/// What the device reports about its own queue, so dispatch sees what is stuck on the device.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceQueueReport {
+    pub queued_events: u64,
+    pub oldest_unsynced_ms: Option<u64>,
+    pub photos_pending: u64,
+    pub rejected_events: u64,
+}
+
+/// `POST /v1/sync/push`: a batch of one device's events, in `device_seq` order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PushRequest {
+    pub device_id: DeviceId,
+    /// Device wall clock when the request was sent; the server learns the clock offset from it.
+    pub sent_at_ms: u64,
+    pub events: Vec<EventEnvelope>,
+    #[serde(default)]
+    pub queue: Option<DeviceQueueReport>,
+}
+
+/// The outcome of one event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushStatus {
+    /// Appended and folded into state, now.
+    Applied,
+    /// Seen before (same seq, or same intent and payload): a safe no-op.
+    Duplicate,
+    /// Same intent, different payload: stored as a fact and escalated; not folded.
+    Conflict,
+    /// Permanently invalid: quarantined and escalated; the sequence still advances.
+    Rejected,
+    /// Transient server failure: not applied, the sequence did not advance; retry.
+    Deferred,
+    /// `device_seq` is past `last_applied_seq + 1`: not processed; resume from the response.
+    Gap,
+}
+
+impl PushStatus {
+    /// True when the device may forget the event (the server has a final answer for it).
+    pub fn is_settled(self) -> bool {
+        matches!(
+            self,
+            Self::Applied | Self::Duplicate | Self::Conflict | Self::Rejected
+        )
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResult {
+    pub device_seq: u64,
+    pub event_id: EventId,
+    pub status: PushStatus,
+    /// For `duplicate`: the status the event got when it was first processed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_status: Option<PushStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<ProblemCode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResponse {
+    /// Every event up to here has a final outcome on the server.
+    pub last_applied_seq: u64,
+    pub server_time_ms: u64,
+    /// `device clock - server clock` as measured on this request, ms.
+    pub clock_offset_ms: i64,
+    pub results: Vec<PushResult>,
+}
+
+// ---------------------------------------------------------------- pull
+
+/// `GET /v1/sync/pull?cursor=N&wait_ms=M&limit=L`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullQuery {
+    #[serde(default)]
+    pub cursor: u64,
+    #[serde(default)]
+    pub wait_ms: u64,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// One office fact the device must see (route assignment, reassignment, reschedule, ...).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub cursor: u64,
+    pub event_id: EventId,
+    pub hlc: HlcStamp,
+    pub recorded_at_ms: u64,
+    #[serde(flatten)]
+    pub payload: EventPayload,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PullResponse {
+    /// Pass this back as `cursor` on the next pull.
+    pub cursor: u64,
+    pub server_time_ms: u64,
+    pub changes: Vec<Change>,
+    /// More changes are ready right now; pull again without waiting.
+    pub has_more: bool,
+}
+
+/// `GET /v1/routes/{route_id}`: the current plan of one of the device's own routes.
+pub type RouteSnapshot = RouteAssigned;
+
+// ---------------------------------------------------------------- dispatcher read API
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CourierSummary {
+    pub courier_id: CourierId,
+    pub name: String,
+    pub routes: Vec<RouteId>,
+    pub devices: Vec<DeviceId>,
+    pub stops_total: u64,
+    pub stops_done: u64,
+}
+
+/// Sync health of one device, as the server last saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceHealth {
+    pub device_id: DeviceId,
+    pub courier_id: CourierId,
+    pub name: String,
+    pub last_contact_ms: Option<u64>,
+    pub last_applied_seq: u64,
+    pub clock_offset_ms: Option<i64>,
+    pub clock_skew_flagged: bool,
+    pub events_rejected: u64,
+    pub events_conflicted: u64,
+    pub queue: Option<DeviceQueueReport>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RouteSummary {
+    pub route_id: RouteId,
+    pub courier_id: CourierId,
+    pub day: String,
+    pub version: u32,
+    pub stops: Vec<StopView>,
+}
+
+/// One event as the server stored it, with where and when it came from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    pub event_id: EventId,
+    pub device_id: Option<DeviceId>,
+    pub device_seq: Option<u64>,
+    pub intent_key: String,
+    pub device_time_ms: Option<u64>,
+    pub received_at_ms: u64,
+    pub clock_offset_ms: Option<i64>,
+    pub hlc: HlcStamp,
+    pub status: PushStatus,
+    pub code: Option<ProblemCode>,
+    #[serde(flatten)]
+    pub payload: EventPayload,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StopDetail {
+    pub view: StopView,
+    pub events: Vec<StoredEvent>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalationKind {
+    IntentConflict,
+    RejectedEvent,
+    DeliveredAfterCancel,
+    DeliveredAfterReassign,
+    AccessNotesDiverged,
+    AttemptsExhausted,
+    TerminalFailure,
+    ClockSkew,
+}
+
+impl EscalationKind {
+    /// Lower is more urgent.
+    pub fn priority(self) -> u8 {
+        match self {
+            Self::DeliveredAfterCancel | Self::DeliveredAfterReassign | Self::IntentConflict => 1,
+            Self::TerminalFailure | Self::AttemptsExhausted | Self::RejectedEvent => 2,
+            Self::AccessNotesDiverged | Self::ClockSkew => 3,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    pub escalation_id: EscalationId,
+    pub kind: EscalationKind,
+    pub priority: u8,
+    pub stop_id: Option<StopId>,
+    pub device_id: Option<DeviceId>,
+    pub event_id: Option<EventId>,
+    pub opened_at_ms: u64,
+    pub resolved: bool,
+    pub detail: String,
+}
