@@ -164,7 +164,29 @@ pub type FactMarker = (HlcStamp, EventId);
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttemptFact {
     pub marker: FactMarker,
+    #[serde(with = "as_json_text")]
     pub outcome: AttemptOutcome,
+}
+
+/// postcard cannot decode internally tagged enums (they need `deserialize_any`), and the wire
+/// forms of [`StopStatus`] and [`AttemptOutcome`] are internally tagged. Inside the stored state
+/// those fields therefore travel as their (stable, v1) JSON text.
+mod as_json_text {
+    use serde::de::{DeserializeOwned, Error as _};
+    use serde::ser::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        let text = serde_json::to_string(value).map_err(S::Error::custom)?;
+        s.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<T, D::Error> {
+        let text = String::deserialize(d)?;
+        serde_json::from_str(&text).map_err(D::Error::custom)
+    }
 }
 
 /// The convergent state of one stop. Build it with [`StopState::new`] and
@@ -173,6 +195,7 @@ pub struct AttemptFact {
 pub struct StopState {
     pub stop_id: StopId,
     events: BTreeSet<EventId>,
+    #[serde(with = "as_json_text")]
     phase: StopStatus,
     attempts: BTreeMap<u32, AttemptFact>,
     returned: Option<FactMarker>,
@@ -356,10 +379,13 @@ impl StopState {
         if self.returned.is_some() {
             return StopStatus::Returned;
         }
+        // The highest reason, not the lowest: `StopStatus` orders `FailedTerminal` by reason,
+        // so only the maximum keeps the status from moving down when a second terminal
+        // failure arrives.
         if let Some(reason) = self
             .failures()
             .filter(|r| r.class() == FailureClass::Terminal)
-            .min()
+            .max()
         {
             return StopStatus::FailedTerminal { reason };
         }
