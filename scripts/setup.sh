@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Everything a fresh Debian/Ubuntu machine needs to build and test Doorstep. Idempotent: on a
+# machine that already has it all, it only checks and prints what it found.
+set -euo pipefail
+
+# The Debian packages the build needs today. rusqlite bundles SQLite, and zstd-sys and ring
+# compile C with `cc`, hence the compiler toolchain. Later issues add their packages to this
+# list (e.g. libwebkit2gtk-4.1-dev, libdbus-1-dev, xvfb, xauth, webkit2gtk-driver, chromium)
+# and their non-apt setup (e.g. the onnxruntime wheel) as its own clearly named step below.
+APT_PACKAGES=(
+    build-essential
+    pkg-config
+    ca-certificates
+    curl
+    git
+    python3
+)
+
+log() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Runs a command as root: directly when we are root, through sudo when it exists.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root (or sudo) to run: $*"
+    fi
+}
+
+# The workspace's declared minimum Rust, so this check cannot drift from Cargo.toml.
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+min_rust="$(sed -n 's/^rust-version *= *"\([0-9.]*\)".*/\1/p' "$repo_root/Cargo.toml" | head -n1)"
+min_rust="${min_rust:-1.85}"
+
+# --- apt packages --------------------------------------------------------------------------
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$pkg")
+    fi
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+    log "apt: all ${#APT_PACKAGES[@]} packages already installed, skipped apt"
+else
+    command -v apt-get >/dev/null 2>&1 || die "apt-get not found: this script supports Debian/Ubuntu"
+    log "apt: installing ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# --- Rust toolchain ------------------------------------------------------------------------
+cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+# rustup installs into ~/.cargo/bin, which a fresh shell may not have on PATH yet.
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$cargo_bin/cargo" ]; then
+    export PATH="$cargo_bin:$PATH"
+fi
+
+install_rustup() {
+    log "rust: installing the stable toolchain with rustup's official installer"
+    if ! curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
+        sh -s -- -y --profile minimal --default-toolchain stable --component rustfmt,clippy; then
+        die "rustup installation failed; install Rust >= $min_rust from https://rustup.rs and rerun"
+    fi
+    export PATH="$cargo_bin:$PATH"
+}
+
+# "cargo 1.95.0 (f2d3ce0bd 2026-03-21)" -> "1.95"
+cargo_version() { cargo --version 2>/dev/null | sed -n 's/^cargo \([0-9]*\.[0-9]*\).*/\1/p'; }
+version_ok() { [ "$(printf '%s\n%s\n' "$min_rust" "$1" | sort -V | head -n1)" = "$min_rust" ]; }
+
+if ! command -v cargo >/dev/null 2>&1; then
+    install_rustup
+fi
+have="$(cargo_version)"
+if ! version_ok "${have:-0}"; then
+    if command -v rustup >/dev/null 2>&1; then
+        log "rust: cargo $have is older than $min_rust, updating the stable toolchain"
+        rustup toolchain install stable --profile minimal --component rustfmt,clippy
+        rustup default stable
+    else
+        log "rust: cargo $have (not from rustup) is older than $min_rust"
+        install_rustup
+    fi
+    have="$(cargo_version)"
+    version_ok "${have:-0}" || die "cargo $have is still older than $min_rust (edition 2024 needs >= 1.85)"
+fi
+log "rust: cargo $have found (workspace needs >= $min_rust)"
+
+# fmt and clippy are part of the test command.
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    command -v rustup >/dev/null 2>&1 || die "cargo fmt/clippy missing and no rustup to add them"
+    log "rust: adding the rustfmt and clippy components"
+    rustup component add rustfmt clippy
+fi
+log "done"

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole check, as CI runs it: setup, formatting, lints, tests. Non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+scripts/setup.sh
+# setup.sh may just have installed rustup into ~/.cargo/bin, which this shell cannot see yet.
+if ! command -v cargo >/dev/null 2>&1; then
+    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+fi
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --workspace --all-targets --locked -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test --workspace --locked"
+cargo test --workspace --locked
+
+step "all checks passed"
