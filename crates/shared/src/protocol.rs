@@ -248,3 +248,61 @@ pub struct Escalation {
     pub resolved: bool,
     pub detail: String,
 }
+
+// ---------------------------------------------------------------- dispatcher commands
+// Each is sent with an `Idempotency-Key` header; a replay returns the first answer.
+
+/// `POST /v1/dispatch/stops/{stop_id}/cancel`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelStopCommand {
+    pub reason: String,
+}
+
+/// `POST /v1/dispatch/stops/{stop_id}/reschedule`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RescheduleStopCommand {
+    pub window: crate::event::TimeWindow,
+}
+
+/// `POST /v1/dispatch/stops/{stop_id}/reassign`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReassignStopCommand {
+    pub to_route: RouteId,
+}
+
+/// `POST /v1/dispatch/escalations/{escalation_id}/resolve`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolveEscalationCommand {
+    pub resolution: String,
+    #[serde(default)]
+    pub chosen_value: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandOutcome {
+    /// The command produced a new office event.
+    Applied,
+    /// The same intent was already recorded: nothing changed.
+    AlreadyApplied,
+}
+
+/// The answer to a dispatcher command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandReceipt {
+    pub outcome: CommandOutcome,
+    pub intent_key: String,
+}
+
+/// `GET /v1/dispatch/metrics`: headline figures for the dashboard.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricsSummary {
+    pub first_attempts: u64,
+    pub first_attempts_delivered: u64,
+    pub first_attempt_success_rate: Option<f64>,
+    pub open_escalations: u64,
+    pub devices: u64,
+    pub devices_clock_skewed: u64,
+    pub events_rejected: u64,
+    pub events_conflicted: u64,
+}

@@ -1,0 +1,95 @@
+//! The HTTP surface: routes, authentication extractors and handlers. Handlers parse, authorise
+//! and delegate to [`crate::service::App`]; they hold no business logic.
+
+mod body;
+mod device;
+mod dispatch;
+mod ops;
+pub mod problem;
+
+use crate::service::{ApiError, App};
+use crate::store::{DeviceAuth, DispatcherAuth, Store};
+use axum::Router;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+/// Builds the full router over `app`.
+pub fn router<S: Store>(app: Arc<App<S>>) -> Router {
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz::<S>))
+        .route("/metrics", get(ops::metrics::<S>))
+        .route("/", get(ops::index))
+        .route("/v1/enroll", post(device::enroll::<S>))
+        .route("/v1/sync/push", post(device::push::<S>))
+        .route("/v1/sync/pull", get(device::pull::<S>))
+        .route("/v1/routes/{route_id}", get(device::route::<S>))
+        .route("/v1/dispatch/couriers", get(dispatch::couriers::<S>))
+        .route("/v1/dispatch/devices", get(dispatch::devices::<S>))
+        .route("/v1/dispatch/routes", get(dispatch::routes::<S>))
+        .route("/v1/dispatch/stops/{stop_id}", get(dispatch::stop::<S>))
+        .route(
+            "/v1/dispatch/stops/{stop_id}/cancel",
+            post(dispatch::cancel::<S>),
+        )
+        .route(
+            "/v1/dispatch/stops/{stop_id}/reschedule",
+            post(dispatch::reschedule::<S>),
+        )
+        .route(
+            "/v1/dispatch/stops/{stop_id}/reassign",
+            post(dispatch::reassign::<S>),
+        )
+        .route("/v1/dispatch/escalations", get(dispatch::escalations::<S>))
+        .route(
+            "/v1/dispatch/escalations/{escalation_id}/resolve",
+            post(dispatch::resolve::<S>),
+        )
+        .route("/v1/dispatch/metrics", get(dispatch::metrics_summary::<S>))
+        .fallback(|| async { ApiError::bare(doorstep_shared::ProblemCode::NotFound) })
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(app)
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    crate::auth::bearer(
+        parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// An authenticated device (bearer device token).
+pub struct Device(pub DeviceAuth);
+
+impl<S: Store> FromRequestParts<Arc<App<S>>> for Device {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App<S>>) -> Result<Self, ApiError> {
+        let auth = app.device_for_token(bearer(parts)).await;
+        if auth.is_err() {
+            app.metrics.inc(
+                "doorstep_http_problems_total",
+                &[("code", "unauthorized")],
+                1,
+            );
+        }
+        auth.map(Device)
+    }
+}
+
+/// An authenticated dispatcher (bearer dispatcher token).
+pub struct Dispatcher(pub DispatcherAuth);
+
+impl<S: Store> FromRequestParts<Arc<App<S>>> for Dispatcher {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App<S>>) -> Result<Self, ApiError> {
+        app.dispatcher_for_token(bearer(parts))
+            .await
+            .map(Dispatcher)
+    }
+}
+
+type AppState<S> = State<Arc<App<S>>>;

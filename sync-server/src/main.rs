@@ -1,0 +1,203 @@
+//! `doorstep-server`: the sync server and its admin commands.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use doorstep_server::clock::{Clock, SystemClock};
+use doorstep_server::seed::{SeedOptions, seed_demo};
+use doorstep_server::store::Store;
+use doorstep_server::{auth, startup};
+use doorstep_shared::CourierId;
+use doorstep_shared::event::GeoPoint;
+use std::sync::Arc;
+
+const DEFAULT_DB: &str = "sqlite://./data/doorstep.db";
+
+#[derive(Parser)]
+#[command(
+    name = "doorstep-server",
+    version,
+    about = "Doorstep sync server: idempotent event sync for offline-first delivery devices, and the dispatcher API."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct DbArg {
+    /// Database URL: sqlite://PATH (created and migrated on start).
+    #[arg(long = "database", env = "DOORSTEP_DATABASE_URL", default_value = DEFAULT_DB)]
+    url: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (device API, dispatcher API, dashboard, /metrics).
+    Serve {
+        /// Address to listen on; port 0 picks a free port (printed on start).
+        #[arg(long, env = "DOORSTEP_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Administrative commands that work on the database directly.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Create a demo world: couriers with routes and enrollment codes, and a dispatcher token.
+    /// Prints JSON with the secrets (shown once).
+    DemoSeed {
+        #[command(flatten)]
+        db: DbArg,
+        /// Number of couriers (one route each).
+        #[arg(long, default_value_t = 8)]
+        couriers: usize,
+        /// Stops per route.
+        #[arg(long, default_value_t = 25)]
+        stops: usize,
+        /// Seed for the generated world.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Service day (YYYY-MM-DD); defaults to today (UTC).
+        #[arg(long)]
+        day: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a courier (if new) and a one-time enrollment code for one of their devices.
+    EnrollCode {
+        #[command(flatten)]
+        db: DbArg,
+        /// The courier's display name.
+        #[arg(long)]
+        courier_name: String,
+        /// An existing courier id; a new courier is created when omitted.
+        #[arg(long)]
+        courier_id: Option<CourierId>,
+        /// Hours until the code expires.
+        #[arg(long, default_value_t = 168)]
+        valid_hours: u64,
+    },
+    /// Create a dispatcher bearer token.
+    DispatcherToken {
+        #[command(flatten)]
+        db: DbArg,
+        /// Who the token is for (shown in the audit trail).
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn today(now_ms: u64) -> (String, u64) {
+    // Civil date from days since the Unix epoch (Howard Hinnant's algorithm).
+    let days = (now_ms / 86_400_000) as i64;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (
+        format!("{y:04}-{m:02}-{d:02}"),
+        (days as u64) * 86_400_000 + 8 * 3_600_000,
+    )
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    init_tracing();
+    let cli = Cli::parse();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match cli.command {
+        Command::Serve { listen, db } => {
+            let app = startup::build_app(&db.url, clock)?;
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            let addr = listener.local_addr()?;
+            println!("doorstep-server listening on http://{addr}");
+            tracing::info!(%addr, database = %db.url, "serving");
+            let shutdown = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            startup::serve(listener, app, shutdown)
+                .await
+                .context("server failed")?;
+        }
+        Command::Admin {
+            command:
+                AdminCommand::EnrollCode {
+                    db,
+                    courier_name,
+                    courier_id,
+                    valid_hours,
+                },
+        } => {
+            let app = startup::build_app(&db.url, clock.clone())?;
+            let courier_id = courier_id.unwrap_or(CourierId(uuid::Uuid::now_v7()));
+            app.store.create_courier(courier_id, &courier_name, "")?;
+            let code = auth::new_enrollment_code(&mut rand::rng());
+            app.store.create_enrollment_code(
+                courier_id,
+                &code.hash,
+                clock.now_ms() + valid_hours * 3_600_000,
+            )?;
+            println!(
+                "{}",
+                serde_json::json!({ "courier_id": courier_id, "code": code.plain })
+            );
+        }
+        Command::Admin {
+            command: AdminCommand::DispatcherToken { db, name },
+        } => {
+            let app = startup::build_app(&db.url, clock)?;
+            let token = auth::new_dispatcher_token(&mut rand::rng());
+            app.store.create_dispatcher(&name, &token.hash)?;
+            println!(
+                "{}",
+                serde_json::json!({ "name": name, "token": token.plain })
+            );
+        }
+        Command::DemoSeed {
+            db,
+            couriers,
+            stops,
+            seed,
+            day,
+        } => {
+            let app = startup::build_app(&db.url, clock.clone())?;
+            let (today_str, today_start) = today(clock.now_ms());
+            let opts = SeedOptions {
+                couriers,
+                stops_per_route: stops,
+                seed,
+                day: day.unwrap_or(today_str),
+                day_start_ms: today_start,
+                depot: GeoPoint {
+                    lat: 52.5200,
+                    lon: 13.4050,
+                },
+            };
+            let seeded = seed_demo(&app, &opts)
+                .await
+                .map_err(|e| anyhow::anyhow!("seeding failed: {e}"))?;
+            println!("{}", serde_json::to_string_pretty(&seeded)?);
+        }
+    }
+    Ok(())
+}

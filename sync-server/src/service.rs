@@ -1,0 +1,404 @@
+//! Transport-agnostic operations: enrollment, authentication, push, pull and office commands.
+//! HTTP handlers are thin wrappers over these; the in-process simulator calls them directly.
+
+use crate::auth;
+use crate::clock::Clock;
+use crate::metrics::Metrics;
+use crate::store::{
+    DeviceAuth, DispatcherAuth, IdempotencyState, OfficeEvent, OfficeOutcome, PushContext,
+    RouteAccess, Store, StoreError,
+};
+use doorstep_shared::event::{EventPayload, SUPPORTED_SCHEMA_VERSIONS};
+use doorstep_shared::protocol::{
+    EnrollRequest, EnrollResponse, MAX_EVENTS_PER_PUSH, MAX_PULL_WAIT_MS, PullQuery, PullResponse,
+    PushRequest, PushResponse, RouteSnapshot,
+};
+use doorstep_shared::{DeviceId, HybridClock, ProblemCode, RouteId};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::watch;
+
+/// An error that answers a whole request: a stable code, a detail safe to show, and for
+/// transient failures how long to wait.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {detail:?}")]
+pub struct ApiError {
+    pub code: ProblemCode,
+    pub detail: Option<String>,
+    pub retry_after_s: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(code: ProblemCode, detail: impl Into<String>) -> Self {
+        Self {
+            code,
+            detail: Some(detail.into()),
+            retry_after_s: None,
+        }
+    }
+    pub fn bare(code: ProblemCode) -> Self {
+        Self {
+            code,
+            detail: None,
+            retry_after_s: None,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Transient(why) => {
+                tracing::warn!(%why, "storage busy");
+                Self {
+                    code: ProblemCode::Unavailable,
+                    detail: None,
+                    retry_after_s: Some(1),
+                }
+            }
+            other => {
+                tracing::error!(error = %other, "storage failure");
+                Self::bare(ProblemCode::Internal)
+            }
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Everything a request handler needs. Cheap to clone (all shared).
+pub struct App<S: Store> {
+    pub store: Arc<S>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    hlc: Mutex<HybridClock>,
+    feed: watch::Sender<u64>,
+    /// How long a fresh enrollment code stays valid.
+    pub enrollment_ttl_ms: u64,
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> ApiResult<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(ApiError::from),
+        Err(e) => {
+            tracing::error!(error = %e, "blocking task failed");
+            Err(ApiError::bare(ProblemCode::Internal))
+        }
+    }
+}
+
+impl<S: Store> App<S> {
+    pub fn new(store: Arc<S>, clock: Arc<dyn Clock>) -> Self {
+        let latest = store.latest_cursor().unwrap_or(0);
+        Self {
+            store,
+            clock,
+            metrics: Arc::new(Metrics::default()),
+            hlc: Mutex::new(HybridClock::new(
+                doorstep_shared::protocol::CLOCK_SKEW_BOUND_MS as u64,
+            )),
+            feed: watch::channel(latest).0,
+            enrollment_ttl_ms: 7 * 24 * 3_600_000,
+        }
+    }
+
+    fn tick(&self) -> doorstep_shared::HlcStamp {
+        let now = self.clock.now_ms();
+        self.hlc.lock().unwrap_or_else(|p| p.into_inner()).tick(now)
+    }
+
+    pub async fn enroll(&self, req: EnrollRequest) -> ApiResult<EnrollResponse> {
+        let name = req.device_name.trim().to_owned();
+        if name.is_empty() || name.len() > 100 {
+            return Err(ApiError::new(
+                ProblemCode::MalformedRequest,
+                "device_name must be 1..=100 characters",
+            ));
+        }
+        let code_hash = auth::hash_secret(&auth::normalise_code(&req.code));
+        let token = auth::new_device_token(&mut rand::rng());
+        let now = self.clock.now_ms();
+        let device_id = DeviceId(uuid::Uuid::now_v7());
+        let store = self.store.clone();
+        let token_hash = token.hash.clone();
+        let pk = req.public_key.clone();
+        let courier = blocking(move || {
+            store.enroll_device(
+                &code_hash,
+                device_id,
+                &name,
+                &token_hash,
+                pk.as_deref(),
+                now,
+            )
+        })
+        .await?;
+        let Some(courier_id) = courier else {
+            return Err(ApiError::bare(ProblemCode::EnrollmentCodeInvalid));
+        };
+        tracing::info!(%device_id, %courier_id, "device enrolled");
+        Ok(EnrollResponse {
+            device_id,
+            courier_id,
+            token: token.plain,
+            server_time_ms: now,
+        })
+    }
+
+    pub async fn device_for_token(&self, token: Option<&str>) -> ApiResult<DeviceAuth> {
+        let Some(token) = token else {
+            return Err(ApiError::bare(ProblemCode::Unauthorized));
+        };
+        let hash = auth::hash_secret(token);
+        let store = self.store.clone();
+        blocking(move || store.device_by_token(&hash))
+            .await?
+            .ok_or(ApiError::bare(ProblemCode::Unauthorized))
+    }
+
+    pub async fn dispatcher_for_token(&self, token: Option<&str>) -> ApiResult<DispatcherAuth> {
+        let Some(token) = token else {
+            return Err(ApiError::bare(ProblemCode::Unauthorized));
+        };
+        let hash = auth::hash_secret(token);
+        let store = self.store.clone();
+        blocking(move || store.dispatcher_by_token(&hash))
+            .await?
+            .ok_or(ApiError::bare(ProblemCode::Unauthorized))
+    }
+
+    /// Whole-request checks, then the store's per-event processing.
+    pub async fn push(&self, device: DeviceAuth, req: PushRequest) -> ApiResult<PushResponse> {
+        let started = Instant::now();
+        if req.device_id != device.device_id
+            || req.events.iter().any(|e| e.device_id != device.device_id)
+        {
+            return Err(ApiError::new(
+                ProblemCode::DeviceMismatch,
+                "events must carry the authenticated device's id",
+            ));
+        }
+        if req.events.len() > MAX_EVENTS_PER_PUSH {
+            return Err(ApiError::new(
+                ProblemCode::PayloadTooLarge,
+                format!(
+                    "at most {MAX_EVENTS_PER_PUSH} events per push, got {}",
+                    req.events.len()
+                ),
+            ));
+        }
+        if let Some(e) = req
+            .events
+            .iter()
+            .find(|e| !SUPPORTED_SCHEMA_VERSIONS.contains(&e.schema_version))
+        {
+            return Err(ApiError::new(
+                ProblemCode::UnsupportedSchemaVersion,
+                format!(
+                    "schema_version {} (device_seq {}) is not supported; this server reads {:?}",
+                    e.schema_version, e.device_seq, SUPPORTED_SCHEMA_VERSIONS
+                ),
+            ));
+        }
+        let now = self.clock.now_ms();
+        let ctx = PushContext {
+            received_at_ms: now,
+            clock_offset_ms: req.sent_at_ms as i64 - now as i64,
+        };
+        let store = self.store.clone();
+        let outcome = blocking(move || store.push(device, &req, ctx).map(|o| (o, req))).await?;
+        let (outcome, req) = outcome;
+        self.record_push_metrics(device, &req, &outcome, ctx);
+        self.metrics
+            .observe_push_latency(started.elapsed().as_secs_f64());
+        Ok(outcome.response)
+    }
+
+    fn record_push_metrics(
+        &self,
+        device: DeviceAuth,
+        req: &PushRequest,
+        outcome: &crate::store::PushOutcome,
+        ctx: PushContext,
+    ) {
+        let m = &self.metrics;
+        let dev = device.device_id.to_string();
+        let courier = device.courier_id.to_string();
+        for (kind, status) in &outcome.effects.outcomes {
+            m.inc(
+                "doorstep_events_total",
+                &[("kind", kind), ("status", status)],
+                1,
+            );
+            m.inc(
+                "doorstep_device_events_total",
+                &[("device", &dev), ("courier", &courier), ("status", status)],
+                1,
+            );
+        }
+        for r in &outcome.response.results {
+            if r.status == doorstep_shared::protocol::PushStatus::Applied
+                && let Some(e) = req.events.iter().find(|e| e.device_seq == r.device_seq)
+            {
+                let happened = e.device_time_ms as i64 - ctx.clock_offset_ms;
+                m.observe_sync_lag(((ctx.received_at_ms as i64 - happened).max(0) as f64) / 1000.0);
+            }
+        }
+        if outcome.effects.late_replays > 0 {
+            m.inc(
+                "doorstep_late_replays_total",
+                &[("courier", &courier)],
+                outcome.effects.late_replays,
+            );
+        }
+        for (c, delivered, reason) in &outcome.effects.first_attempts {
+            let outcome = if *delivered { "delivered" } else { "failed" };
+            m.inc(
+                "doorstep_first_attempts_total",
+                &[
+                    ("courier", &c.to_string()),
+                    ("outcome", outcome),
+                    ("reason", reason.unwrap_or("")),
+                ],
+                1,
+            );
+        }
+        for (c, reason) in &outcome.effects.failed_attempts {
+            m.inc(
+                "doorstep_failed_attempts_total",
+                &[("courier", &c.to_string()), ("reason", reason)],
+                1,
+            );
+        }
+        if outcome.effects.escalations_opened > 0 {
+            m.inc(
+                "doorstep_escalations_opened_total",
+                &[],
+                outcome.effects.escalations_opened,
+            );
+        }
+        if outcome.effects.skew_flagged {
+            m.inc("doorstep_clock_skew_pushes_total", &[("device", &dev)], 1);
+        }
+    }
+
+    /// Office changes for the device's courier; waits up to `wait_ms` when there are none yet.
+    pub async fn pull(&self, device: DeviceAuth, q: PullQuery) -> ApiResult<PullResponse> {
+        let limit = q.limit.unwrap_or(500).clamp(1, 1_000);
+        let wait = std::time::Duration::from_millis(q.wait_ms.min(MAX_PULL_WAIT_MS));
+        let mut rx = self.feed.subscribe();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            rx.borrow_and_update();
+            let store = self.store.clone();
+            let (changes, has_more) =
+                blocking(move || store.pull(device.courier_id, q.cursor, limit)).await?;
+            if !changes.is_empty() || tokio::time::Instant::now() >= deadline {
+                let cursor = changes.last().map_or(q.cursor, |c| c.cursor);
+                return Ok(PullResponse {
+                    cursor,
+                    server_time_ms: self.clock.now_ms(),
+                    changes,
+                    has_more,
+                });
+            }
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                continue; // timed out: one last read, then answer (possibly empty)
+            }
+        }
+    }
+
+    pub async fn route(&self, device: DeviceAuth, route: RouteId) -> ApiResult<RouteSnapshot> {
+        let store = self.store.clone();
+        match blocking(move || store.route_for_courier(device.courier_id, route)).await? {
+            RouteAccess::Ok(plan) => Ok(*plan),
+            RouteAccess::NotFound => Err(ApiError::new(
+                ProblemCode::NotFound,
+                format!("route {route} does not exist"),
+            )),
+            RouteAccess::Forbidden => Err(ApiError::new(
+                ProblemCode::Forbidden,
+                "this route belongs to another courier",
+            )),
+        }
+    }
+
+    /// Records an office event (dispatcher command or seeding) and wakes long-polls.
+    pub async fn record_office(
+        &self,
+        payload: EventPayload,
+        issued_by: &str,
+    ) -> ApiResult<OfficeOutcome> {
+        if let Err(e) = payload.validate() {
+            return Err(ApiError::new(ProblemCode::InvalidEvent, e.to_string()));
+        }
+        let ev = OfficeEvent {
+            payload,
+            issued_by: issued_by.to_owned(),
+            recorded_at_ms: self.clock.now_ms(),
+            hlc: self.tick(),
+        };
+        let store = self.store.clone();
+        let outcome = blocking(move || store.record_office_event(ev)).await?;
+        if let OfficeOutcome::Applied { cursor } = outcome {
+            self.feed.send_if_modified(|c| {
+                let changed = cursor > *c;
+                *c = (*c).max(cursor);
+                changed
+            });
+        }
+        Ok(outcome)
+    }
+
+    /// Runs `work` at most once per `key`; replays the stored answer for the same request and
+    /// refuses a reused key with another request.
+    pub async fn idempotent<F, Fut>(
+        &self,
+        key: Option<&str>,
+        request_body: &[u8],
+        work: F,
+    ) -> ApiResult<(u16, String)>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = ApiResult<(u16, String)>>,
+    {
+        let Some(key) = key
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && k.len() <= 200)
+        else {
+            return Err(ApiError::bare(ProblemCode::IdempotencyKeyMissing));
+        };
+        let hash = auth::hash_secret(&String::from_utf8_lossy(request_body));
+        let (store, k, h, now) = (
+            self.store.clone(),
+            key.to_owned(),
+            hash,
+            self.clock.now_ms(),
+        );
+        match blocking(move || store.begin_idempotent(&k, &h, now)).await? {
+            IdempotencyState::InProgress => {
+                Err(ApiError::bare(ProblemCode::IdempotencyKeyInProgress))
+            }
+            IdempotencyState::Mismatch => Err(ApiError::bare(ProblemCode::IdempotencyKeyReused)),
+            IdempotencyState::Completed { status, body } => Ok((status, body)),
+            IdempotencyState::Started => {
+                let result = work().await;
+                let store = self.store.clone();
+                let k = key.to_owned();
+                match &result {
+                    Ok((status, body)) => {
+                        let (status, body) = (*status, body.clone());
+                        blocking(move || store.finish_idempotent(&k, status, &body)).await?;
+                    }
+                    Err(_) => blocking(move || store.abandon_idempotent(&k)).await?,
+                }
+                result
+            }
+        }
+    }
+}

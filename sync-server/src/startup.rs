@@ -1,0 +1,30 @@
+//! Building and running the server on an already-bound listener, so tests bind port 0 themselves.
+
+use crate::clock::Clock;
+use crate::service::App;
+use crate::store::Store;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Serves `app` on `listener` until `shutdown` completes.
+pub async fn serve<S: Store>(
+    listener: TcpListener,
+    app: Arc<App<S>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = crate::http::router(app);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Opens the store at `database_url` and wraps it in an [`App`] on `clock`.
+pub fn build_app(
+    database_url: &str,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Arc<App<crate::store::sqlite::SqliteStore>>> {
+    let store = crate::store::open(database_url)
+        .map_err(|e| anyhow::anyhow!("cannot open database {database_url}: {e}"))?;
+    Ok(Arc::new(App::new(Arc::new(store), clock)))
+}

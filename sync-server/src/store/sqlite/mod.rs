@@ -1,0 +1,277 @@
+//! The embedded SQLite backend: WAL, `synchronous=FULL`, one writer connection (pushes are
+//! serialised, which is what makes concurrent uploads of the same batch apply once) and a few
+//! reader connections for the dispatcher API and pulls.
+
+mod identity;
+mod office;
+mod push;
+mod reads;
+
+use super::{StoreError, StoreResult};
+use rusqlite::{Connection, OpenFlags};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const READERS: usize = 3;
+
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::*;
+        match e.sqlite_error_code() {
+            Some(DatabaseBusy | DatabaseLocked | DiskFull | SystemIoFailure | OutOfMemory) => {
+                StoreError::Transient(e.to_string())
+            }
+            _ => StoreError::Fatal(e.to_string()),
+        }
+    }
+}
+
+fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll back on
+    // drop), so a poisoned lock is safe to reuse.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn configure(conn: &Connection) -> StoreResult<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::Fatal(format!(
+            "database schema version {version} is newer than this server ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Fatal(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let mut writer = Connection::open(path)?;
+        configure(&writer)?;
+        migrate(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let c = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(std::time::Duration::from_secs(5))?;
+                Ok(Mutex::new(c))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Self {
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    /// A private in-memory database (tests and the deterministic simulator).
+    pub fn open_in_memory() -> StoreResult<Self> {
+        let mut writer = Connection::open_in_memory()?;
+        writer.pragma_update(None, "foreign_keys", "ON")?;
+        migrate(&mut writer)?;
+        Ok(Self {
+            writer: Mutex::new(writer),
+            readers: Vec::new(),
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    fn write(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.writer)
+    }
+
+    fn read(&self) -> MutexGuard<'_, Connection> {
+        if self.readers.is_empty() {
+            return self.write();
+        }
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        lock(&self.readers[i])
+    }
+}
+
+/// Reads a UUID-backed id column.
+fn id<T: std::str::FromStr>(s: String) -> rusqlite::Result<T> {
+    s.parse().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("bad id {s}").into(),
+        )
+    })
+}
+
+fn json<T: serde::de::DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Fatal(e.to_string()))
+}
+
+fn enum_str<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn enum_from<T: serde::de::DeserializeOwned>(s: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+}
+
+impl super::Store for SqliteStore {
+    fn ping(&self) -> StoreResult<()> {
+        self.ping_impl()
+    }
+    fn create_courier(
+        &self,
+        courier_id: doorstep_shared::CourierId,
+        name: &str,
+        region: &str,
+    ) -> StoreResult<()> {
+        self.create_courier_impl(courier_id, name, region)
+    }
+    fn create_enrollment_code(
+        &self,
+        courier_id: doorstep_shared::CourierId,
+        code_hash: &str,
+        expires_at_ms: u64,
+    ) -> StoreResult<()> {
+        self.create_enrollment_code_impl(courier_id, code_hash, expires_at_ms)
+    }
+    fn enroll_device(
+        &self,
+        code_hash: &str,
+        device_id: doorstep_shared::DeviceId,
+        name: &str,
+        token_hash: &str,
+        public_key: Option<&str>,
+        now_ms: u64,
+    ) -> StoreResult<Option<doorstep_shared::CourierId>> {
+        self.enroll_device_impl(code_hash, device_id, name, token_hash, public_key, now_ms)
+    }
+    fn device_by_token(&self, token_hash: &str) -> StoreResult<Option<super::DeviceAuth>> {
+        self.device_by_token_impl(token_hash)
+    }
+    fn create_dispatcher(&self, name: &str, token_hash: &str) -> StoreResult<()> {
+        self.create_dispatcher_impl(name, token_hash)
+    }
+    fn dispatcher_by_token(&self, token_hash: &str) -> StoreResult<Option<super::DispatcherAuth>> {
+        self.dispatcher_by_token_impl(token_hash)
+    }
+    fn push(
+        &self,
+        device: super::DeviceAuth,
+        req: &doorstep_shared::protocol::PushRequest,
+        ctx: super::PushContext,
+    ) -> StoreResult<super::PushOutcome> {
+        self.push_impl(device, req, ctx)
+    }
+    fn pull(
+        &self,
+        courier: doorstep_shared::CourierId,
+        cursor: u64,
+        limit: u32,
+    ) -> StoreResult<(Vec<doorstep_shared::protocol::Change>, bool)> {
+        self.pull_impl(courier, cursor, limit)
+    }
+    fn latest_cursor(&self) -> StoreResult<u64> {
+        self.latest_cursor_impl()
+    }
+    fn route_for_courier(
+        &self,
+        courier: doorstep_shared::CourierId,
+        route: doorstep_shared::RouteId,
+    ) -> StoreResult<super::RouteAccess> {
+        self.route_for_courier_impl(courier, route)
+    }
+    fn route_owner(
+        &self,
+        route: doorstep_shared::RouteId,
+    ) -> StoreResult<Option<doorstep_shared::CourierId>> {
+        let conn = self.read();
+        office::route_courier(&conn, route)
+    }
+    fn record_office_event(&self, event: super::OfficeEvent) -> StoreResult<super::OfficeOutcome> {
+        self.record_office_event_impl(event)
+    }
+    fn begin_idempotent(
+        &self,
+        key: &str,
+        request_hash: &str,
+        now_ms: u64,
+    ) -> StoreResult<super::IdempotencyState> {
+        self.begin_idempotent_impl(key, request_hash, now_ms)
+    }
+    fn finish_idempotent(&self, key: &str, status: u16, body: &str) -> StoreResult<()> {
+        self.finish_idempotent_impl(key, status, body)
+    }
+    fn abandon_idempotent(&self, key: &str) -> StoreResult<()> {
+        self.abandon_idempotent_impl(key)
+    }
+    fn open_escalation(
+        &self,
+        esc: &crate::merge::NewEscalation,
+        device: Option<doorstep_shared::DeviceId>,
+        now_ms: u64,
+    ) -> StoreResult<()> {
+        self.open_escalation_impl(esc, device, now_ms)
+    }
+    fn resolve_escalation(&self, id: doorstep_shared::EscalationId) -> StoreResult<bool> {
+        self.resolve_escalation_impl(id)
+    }
+    fn couriers(&self) -> StoreResult<Vec<doorstep_shared::protocol::CourierSummary>> {
+        self.couriers_impl()
+    }
+    fn device_health(&self) -> StoreResult<Vec<doorstep_shared::protocol::DeviceHealth>> {
+        self.device_health_impl()
+    }
+    fn routes(&self) -> StoreResult<Vec<doorstep_shared::protocol::RouteSummary>> {
+        self.routes_impl()
+    }
+    fn stop_detail(
+        &self,
+        stop: doorstep_shared::StopId,
+    ) -> StoreResult<Option<doorstep_shared::protocol::StopDetail>> {
+        self.stop_detail_impl(stop)
+    }
+    fn escalations(
+        &self,
+        open_only: bool,
+    ) -> StoreResult<Vec<doorstep_shared::protocol::Escalation>> {
+        self.escalations_impl(open_only)
+    }
+    fn first_attempt_stats(&self) -> StoreResult<(u64, u64)> {
+        self.first_attempt_stats_impl()
+    }
+}
