@@ -1,0 +1,221 @@
+//! The local projection: what the driver sees. Per stop, the office plan plus a [`StopState`]
+//! folded from the office changes pulled from the server and this device's own events. Because
+//! the fold is order-insensitive and idempotent, the projection can be updated incrementally in
+//! the transaction that stores an event, and rebuilt from scratch when the server rejects one.
+
+use super::OutboxError;
+use doorstep_shared::event::{EventPayload, RouteAssigned, StopPlan};
+use doorstep_shared::protocol::Change;
+use doorstep_shared::{EventEnvelope, EventId, HlcStamp, RouteId, StopId, StopState};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// One stop as stored in the projection.
+pub(crate) struct StoredStop {
+    pub route_id: RouteId,
+    pub sequence: u32,
+    pub plan: StopPlan,
+    pub state: StopState,
+}
+
+fn parse<T: std::str::FromStr>(s: &str, what: &'static str) -> Result<T, OutboxError> {
+    s.parse().map_err(|_| OutboxError::Decode {
+        what,
+        detail: format!("{s:?} does not parse"),
+    })
+}
+
+pub(crate) fn load_stop(
+    conn: &Connection,
+    stop: StopId,
+) -> Result<Option<StoredStop>, OutboxError> {
+    let row = conn
+        .query_row(
+            "SELECT route_id, sequence, plan, state FROM stops WHERE stop_id = ?1",
+            [stop.to_string()],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, u32>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                ))
+            },
+        )
+        .optional()?;
+    row.map(|(route, sequence, plan, state)| {
+        Ok(StoredStop {
+            route_id: parse(&route, "route_id")?,
+            sequence,
+            plan: super::from_json(&plan, "stop plan")?,
+            state: StopState::from_bytes(&state).map_err(|e| OutboxError::Decode {
+                what: "stop state",
+                detail: e.to_string(),
+            })?,
+        })
+    })
+    .transpose()
+}
+
+pub(crate) fn save_state(conn: &Connection, state: &StopState) -> Result<(), OutboxError> {
+    conn.execute(
+        "UPDATE stops SET state = ?2 WHERE stop_id = ?1",
+        params![state.stop_id.to_string(), state.to_bytes()],
+    )?;
+    Ok(())
+}
+
+/// Folds one of this device's events into its stop, if the stop is known.
+pub(crate) fn apply_own(conn: &Connection, env: &EventEnvelope) -> Result<(), OutboxError> {
+    let Some(stop) = env.payload.stop_id() else {
+        return Ok(());
+    };
+    if let Some(mut s) = load_stop(conn, stop)? {
+        s.state.apply(env.event_id, env.hlc, &env.payload);
+        save_state(conn, &s.state)?;
+    }
+    Ok(())
+}
+
+/// Recomputes one stop from every office change and every own event the server did not refuse.
+pub(crate) fn rebuild_stop(conn: &Connection, stop: StopId) -> Result<(), OutboxError> {
+    if load_stop(conn, stop)?.is_none() {
+        return Ok(());
+    }
+    let mut state = StopState::new(stop);
+    let mut q = conn.prepare("SELECT change FROM office_events ORDER BY cursor")?;
+    for json in q.query_map([], |r| r.get::<_, String>(0))? {
+        let change: Change = super::from_json(&json?, "office change")?;
+        state.apply(change.event_id, change.hlc, &change.payload);
+    }
+    let mut q = conn.prepare(
+        "SELECT e.envelope FROM events e LEFT JOIN outcomes o USING (device_seq)
+         WHERE e.stop_id = ?1 AND (o.status IS NULL OR o.status NOT IN ('rejected', 'conflict'))
+         ORDER BY e.device_seq",
+    )?;
+    for json in q.query_map([stop.to_string()], |r| r.get::<_, String>(0))? {
+        let env: EventEnvelope = super::from_json(&json?, "event envelope")?;
+        state.apply(env.event_id, env.hlc, &env.payload);
+    }
+    save_state(conn, &state)
+}
+
+/// Stores one office change and folds it into the projection. Idempotent per event id.
+pub(crate) fn apply_change(conn: &Connection, change: &Change) -> Result<(), OutboxError> {
+    let inserted = conn.execute(
+        "INSERT OR IGNORE INTO office_events (cursor, event_id, kind, stop_id, change)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            change.cursor as i64,
+            change.event_id.to_string(),
+            change.payload.kind(),
+            change.payload.stop_id().map(|s| s.to_string()),
+            super::to_json(change)?,
+        ],
+    )?;
+    if inserted == 0 {
+        return Ok(());
+    }
+    match &change.payload {
+        EventPayload::RouteAssigned(route) => {
+            assign_route(conn, route, change.event_id, change.hlc)
+        }
+        other => {
+            if let Some(stop) = other.stop_id()
+                && let Some(mut s) = load_stop(conn, stop)?
+            {
+                s.state.apply(change.event_id, change.hlc, other);
+                save_state(conn, &s.state)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn assign_route(
+    conn: &Connection,
+    route: &RouteAssigned,
+    event_id: EventId,
+    hlc: HlcStamp,
+) -> Result<(), OutboxError> {
+    let current: Option<u32> = conn
+        .query_row(
+            "SELECT version FROM routes WHERE route_id = ?1",
+            [route.route_id.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if current.is_some_and(|v| v > route.version) {
+        return Ok(());
+    }
+    conn.execute(
+        "INSERT INTO routes (route_id, version, day, plan) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (route_id) DO UPDATE SET version = ?2, day = ?3, plan = ?4",
+        params![
+            route.route_id.to_string(),
+            route.version,
+            route.day,
+            super::to_json(route)?
+        ],
+    )?;
+    let payload = EventPayload::RouteAssigned(route.clone());
+    for plan in &route.stops {
+        let existing = load_stop(conn, plan.stop_id)?;
+        conn.execute(
+            "INSERT INTO stops (stop_id, route_id, sequence, plan, state) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (stop_id) DO UPDATE SET route_id = ?2, sequence = ?3, plan = ?4",
+            params![
+                plan.stop_id.to_string(),
+                route.route_id.to_string(),
+                plan.sequence,
+                super::to_json(plan)?,
+                StopState::new(plan.stop_id).to_bytes(),
+            ],
+        )?;
+        match existing {
+            Some(mut s) => {
+                s.state.apply(event_id, hlc, &payload);
+                save_state(conn, &s.state)?;
+            }
+            // A stop seen for the first time may already have events (captured before the
+            // route arrived, or carried over by an upgrade): fold everything.
+            None => rebuild_stop(conn, plan.stop_id)?,
+        }
+    }
+    Ok(())
+}
+
+/// Every stored stop of one route, ordered by the planned sequence.
+pub(crate) fn stops_of_route(
+    conn: &Connection,
+    route: RouteId,
+) -> Result<Vec<StopId>, OutboxError> {
+    let mut q = conn.prepare("SELECT stop_id FROM stops WHERE route_id = ?1 ORDER BY sequence")?;
+    let ids = q
+        .query_map([route.to_string()], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    ids.iter().map(|s| parse(s, "stop_id")).collect()
+}
+
+/// The route to show: the given day's, or the latest day's.
+pub(crate) fn pick_route(
+    conn: &Connection,
+    day: Option<&str>,
+) -> Result<Option<RouteAssigned>, OutboxError> {
+    let plan: Option<String> = match day {
+        Some(d) => conn
+            .query_row(
+                "SELECT plan FROM routes WHERE day = ?1 ORDER BY version DESC LIMIT 1",
+                [d],
+                |r| r.get(0),
+            )
+            .optional()?,
+        None => conn
+            .query_row(
+                "SELECT plan FROM routes ORDER BY day DESC, version DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?,
+    };
+    plan.map(|p| super::from_json(&p, "route plan")).transpose()
+}
