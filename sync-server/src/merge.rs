@@ -226,3 +226,218 @@ pub fn state_escalations(before: &StopState, after: &StopState) -> Vec<NewEscala
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use doorstep_shared::event::*;
+    use doorstep_shared::{DeviceId, FailureReason, HlcStamp, ParcelBarcode};
+
+    const COURIER: CourierId = CourierId(uuid::Uuid::from_u128(1));
+    const OTHER: CourierId = CourierId(uuid::Uuid::from_u128(2));
+    const DEVICE: DeviceId = DeviceId(uuid::Uuid::from_u128(3));
+    const STOP: StopId = StopId(uuid::Uuid::from_u128(4));
+
+    fn env(seq: u64, payload: EventPayload) -> EventEnvelope {
+        EventEnvelope {
+            event_id: EventId::from_parts(1_000 + seq, [seq as u8; 10]),
+            device_id: DEVICE,
+            device_seq: seq,
+            intent_key: doorstep_shared::intent::intent_key(&payload, &DEVICE),
+            schema_version: 1,
+            device_time_ms: 1_000 + seq,
+            hlc: HlcStamp {
+                wall_ms: 1_000 + seq,
+                logical: 0,
+            },
+            blob_digests: vec![],
+            payload,
+        }
+    }
+
+    fn scan(phase: ScanPhase) -> EventPayload {
+        EventPayload::ParcelScanned(ParcelScanned {
+            stop_id: STOP,
+            parcel: ParcelBarcode::parse("PKG-1").unwrap(),
+            phase,
+        })
+    }
+
+    fn attempt(n: u32, outcome: AttemptOutcome) -> EventPayload {
+        EventPayload::DeliveryAttempted(DeliveryAttempted {
+            stop_id: STOP,
+            attempt: n,
+            outcome,
+        })
+    }
+
+    fn delivered() -> AttemptOutcome {
+        AttemptOutcome::Delivered {
+            method: DeliveryMethod::HandedToRecipient,
+            recipient: None,
+        }
+    }
+
+    fn record(events: &[EventEnvelope]) -> StopRecord {
+        let mut state = StopState::new(STOP);
+        for e in events {
+            state.apply(e.event_id, e.hlc, &e.payload);
+        }
+        StopRecord {
+            state,
+            assigned_to: vec![COURIER],
+        }
+    }
+
+    #[test]
+    fn same_intent_same_payload_is_a_duplicate_and_touches_nothing() {
+        let e = env(2, scan(ScanPhase::Loaded));
+        let known = KnownIntent {
+            fingerprint: fingerprint(&e.payload),
+            event_id: e.event_id,
+        };
+        let d = decide_device_event(&e, COURIER, Some(&known), Some(&record(&[])));
+        assert_eq!(d.status, PushStatus::Duplicate);
+        assert!(d.new_state.is_none() && !d.record_intent && d.escalations.is_empty());
+    }
+
+    #[test]
+    fn same_intent_other_payload_is_a_conflict_with_an_escalation() {
+        let first = env(1, attempt(1, delivered()));
+        let known = KnownIntent {
+            fingerprint: fingerprint(&first.payload),
+            event_id: first.event_id,
+        };
+        let failed = AttemptOutcome::Failed {
+            reason: FailureReason::CustomerAbsent,
+            detail: None,
+        };
+        let second = env(2, attempt(1, failed));
+        let d = decide_device_event(&second, COURIER, Some(&known), None);
+        assert_eq!(
+            (d.status, d.code),
+            (PushStatus::Conflict, Some(ProblemCode::IntentConflict))
+        );
+        assert_eq!(d.escalations[0].kind, EscalationKind::IntentConflict);
+        assert!(d.new_state.is_none());
+    }
+
+    #[test]
+    fn invalid_events_are_rejected_with_their_code_and_escalated() {
+        let mut e = env(1, scan(ScanPhase::Loaded));
+        e.intent_key = "scan:something-else".into();
+        let d = decide_device_event(&e, COURIER, None, Some(&record(&[])));
+        assert_eq!(
+            (d.status, d.code),
+            (PushStatus::Rejected, Some(ProblemCode::IntentKeyMismatch))
+        );
+        assert_eq!(d.escalations[0].kind, EscalationKind::RejectedEvent);
+
+        let zero = env(1, attempt(0, delivered()));
+        let d = decide_device_event(&zero, COURIER, None, Some(&record(&[])));
+        assert_eq!(d.code, Some(ProblemCode::InvalidEvent));
+    }
+
+    #[test]
+    fn illegal_transition_is_rejected() {
+        let d = decide_device_event(
+            &env(1, attempt(1, delivered())),
+            COURIER,
+            None,
+            Some(&record(&[])),
+        );
+        assert_eq!(
+            (d.status, d.code),
+            (PushStatus::Rejected, Some(ProblemCode::IllegalTransition))
+        );
+    }
+
+    #[test]
+    fn unknown_and_foreign_stops_are_rejected() {
+        let e = env(1, scan(ScanPhase::Loaded));
+        assert_eq!(
+            decide_device_event(&e, COURIER, None, None).code,
+            Some(ProblemCode::InvalidEvent)
+        );
+        assert_eq!(
+            decide_device_event(&e, OTHER, None, Some(&record(&[]))).code,
+            Some(ProblemCode::Forbidden)
+        );
+    }
+
+    #[test]
+    fn a_legal_event_applies_and_folds() {
+        let loaded = env(1, scan(ScanPhase::Loaded));
+        let d = decide_device_event(
+            &env(2, attempt(1, delivered())),
+            COURIER,
+            None,
+            Some(&record(&[loaded])),
+        );
+        assert_eq!(d.status, PushStatus::Applied);
+        assert!(d.record_intent);
+        assert_eq!(d.new_state.unwrap().status(), StopStatus::Delivered);
+    }
+
+    #[test]
+    fn delivery_on_a_cancelled_stop_stands_and_escalates() {
+        let loaded = env(1, scan(ScanPhase::Loaded));
+        let mut rec = record(&[loaded]);
+        let cancel = EventPayload::StopCancelled(StopCancelled {
+            stop_id: STOP,
+            reason: "customer called".into(),
+        });
+        rec.state.apply(
+            EventId::from_parts(5, [9; 10]),
+            HlcStamp {
+                wall_ms: 5,
+                logical: 0,
+            },
+            &cancel,
+        );
+        assert_eq!(rec.state.status(), StopStatus::Cancelled);
+        let d = decide_device_event(&env(2, attempt(1, delivered())), COURIER, None, Some(&rec));
+        assert_eq!(d.status, PushStatus::Applied);
+        assert_eq!(d.new_state.unwrap().status(), StopStatus::Delivered);
+        assert!(
+            d.escalations
+                .iter()
+                .any(|e| e.kind == EscalationKind::DeliveredAfterCancel)
+        );
+    }
+
+    #[test]
+    fn spending_the_attempt_budget_escalates_once() {
+        let mut events = vec![env(1, scan(ScanPhase::Loaded))];
+        let absent = || AttemptOutcome::Failed {
+            reason: FailureReason::CustomerAbsent,
+            detail: None,
+        };
+        events.push(env(2, attempt(1, absent())));
+        events.push(env(3, attempt(2, absent())));
+        let d = decide_device_event(
+            &env(4, attempt(3, absent())),
+            COURIER,
+            None,
+            Some(&record(&events)),
+        );
+        assert_eq!(d.new_state.unwrap().status(), StopStatus::AttemptsExhausted);
+        let kinds: Vec<_> = d.escalations.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, vec![EscalationKind::AttemptsExhausted]);
+    }
+
+    #[test]
+    fn events_without_a_stop_apply_without_state() {
+        let fix = EventPayload::LocationFixed(LocationFixed {
+            location: GeoPoint {
+                lat: 52.5,
+                lon: 13.4,
+            },
+            accuracy_m: 5.0,
+            fix_time_ms: 77,
+        });
+        let d = decide_device_event(&env(1, fix), COURIER, None, None);
+        assert_eq!(d.status, PushStatus::Applied);
+        assert!(d.record_intent && d.new_state.is_none());
+    }
+}
