@@ -2,7 +2,7 @@
 //! backoff, the retry budget and the circuit breaker, and publishing the status for the UI.
 
 use super::backoff::{Backoff, BackoffConfig};
-use super::breaker::{Admission, BreakerConfig, CircuitBreaker};
+use super::breaker::{Admission, BreakerConfig, BreakerState, CircuitBreaker};
 use super::budget::{BudgetConfig, RetryBudget};
 use super::classify::{Recovery, Sent, Terminal, Verdict, classify};
 use super::plan::{BatchLimits, PullPlan, SyncAction, plan};
@@ -69,6 +69,10 @@ pub struct EngineStats {
     pub raw_bytes_pushed: u64,
     pub encoded_bytes_pushed: u64,
     pub batches_split: u64,
+    /// Times the circuit breaker opened.
+    pub breaker_opened: u64,
+    /// Probes let through by a half-open breaker.
+    pub breaker_probes: u64,
 }
 
 /// How one round ended.
@@ -280,8 +284,10 @@ impl<T: Transport> SyncEngine<T> {
                 return Some(wait);
             }
         }
-        if let Admission::Rejected { retry_in_ms } = self.breaker.admit(now) {
-            return Some(Duration::from_millis(retry_in_ms));
+        match self.breaker.admit(now) {
+            Admission::Rejected { retry_in_ms } => return Some(Duration::from_millis(retry_in_ms)),
+            Admission::Probe => self.stats.breaker_probes += 1,
+            Admission::Allowed => {}
         }
         if self.retrying {
             self.budget.try_acquire(now);
@@ -319,7 +325,11 @@ impl<T: Transport> SyncEngine<T> {
     fn transient(&mut self, retry_after: Option<Duration>, reason: String) -> Step {
         let now = self.device.now_ms();
         self.stats.transient_failures += 1;
+        let was_open = matches!(self.breaker.state(), BreakerState::Open { .. });
         self.breaker.on_failure(now);
+        if !was_open && matches!(self.breaker.state(), BreakerState::Open { .. }) {
+            self.stats.breaker_opened += 1;
+        }
         self.retrying = true;
         let wait = self
             .backoff
