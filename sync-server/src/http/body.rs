@@ -14,22 +14,54 @@ fn too_large(what: &str, limit: usize) -> ApiError {
     )
 }
 
-/// Reads at most `limit` bytes of the body.
+/// How much of an oversized body is read and thrown away before answering 413. An HTTP/1.1
+/// client writes the whole body before it reads the answer: a server that answers early and
+/// closes the connection leaves it with a broken pipe instead of the documented 413 (and a
+/// device would retry that as a network failure forever). Past this, the connection is dropped.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Reads at most `limit` bytes of the body; a longer body is drained (up to [`DRAIN_LIMIT`],
+/// without keeping it) and answered with 413.
 pub async fn read_limited(
-    body: Body,
+    mut body: Body,
     headers: &HeaderMap,
     limit: usize,
 ) -> Result<bytes::Bytes, ApiError> {
+    use axum::body::HttpBody;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    if declared.is_some_and(|n| n > DRAIN_LIMIT) {
         return Err(too_large("request body", limit));
     }
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large("request body", limit))
+    let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    let (mut seen, mut over) = (0usize, declared.is_some_and(|n| n > limit));
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let Ok(data) = frame
+            .map_err(|_| ApiError::new(ProblemCode::MalformedRequest, "request body broke off"))?
+            .into_data()
+        else {
+            continue; // trailers
+        };
+        seen += data.len();
+        if seen > DRAIN_LIMIT {
+            return Err(too_large("request body", limit));
+        }
+        if !over && seen > limit {
+            over = true;
+            buf = bytes::BytesMut::new();
+        }
+        if !over {
+            buf.extend_from_slice(&data);
+        }
+    }
+    if over {
+        return Err(too_large("request body", limit));
+    }
+    Ok(buf.freeze())
 }
 
 /// Decodes `Content-Encoding` (identity, gzip, zstd) with a cap on the decoded size.
