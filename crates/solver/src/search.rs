@@ -17,6 +17,8 @@ use crate::state::State;
 
 /// Granular neighbourhood size for inter-route moves and related removal.
 const NEIGHBOURS: usize = 30;
+/// Start temperature as a fraction of the current mean arc cost.
+const TEMPERATURE: f64 = 0.5;
 
 /// What [`solve`] returns. `routes` are customer lists (depot excluded); `cost` is the travel
 /// cost in instance units (see [`Instance::published_cost`]).
@@ -79,12 +81,15 @@ pub fn solve_with(
         if cand.total_cost() < fallback.0 {
             fallback = (cand.total_cost(), cand.customer_routes());
         }
+        // Simulated-annealing acceptance: a worse local optimum is taken with probability
+        // exp(-delta / T); T starts near a fraction of a typical arc of the current tour and
+        // cools to 0 with the budget, so the search ends as a pure descent.
         let progress = budget.progress(iterations);
         let cand_cost = cand.total_cost();
-        let temp = (current_cost as f64 * 0.003 * (1.0 - progress)) as i64;
-        if cand_cost < current_cost + temp * i64::from(rng.random_bool(0.5))
-            || cand_cost < current_cost
-        {
+        let temp = TEMPERATURE * current_cost as f64 / inst.len() as f64 * (1.0 - progress);
+        let delta = (cand_cost - current_cost) as f64;
+        let u: f64 = rng.random_range(f64::EPSILON..1.0);
+        if delta < 0.0 || (temp > 0.0 && delta < -temp * u.ln()) {
             current = cand.customer_routes();
             current_cost = cand_cost;
         }
@@ -202,7 +207,9 @@ pub fn local_search(
 /// consecutive stops) and reinserts them at their cheapest positions.
 fn ruin_recreate(st: &mut State<'_>, neigh: &[Vec<u32>], rng: &mut StdRng) {
     let n = st.inst.len() - 1;
-    let max_q = (n / 8).clamp(2, 30).min(n);
+    // Small instances need proportionally larger ruins: re-inserting one or two stops
+    // mostly puts them back where they were.
+    let max_q = (n / 4).clamp(4, 30).min(n);
     let q = rng.random_range(1..=max_q);
     let mut removed: Vec<u32> = Vec::with_capacity(q);
     match rng.random_range(0..3) {
