@@ -208,9 +208,10 @@ impl<T: Transport> Transport for FaultyTransport<T> {
         };
         let timeout = Duration::from_millis(plan.profile.timeout_ms);
         let up = plan.latency / 2 + plan.profile.transfer(request.body_len());
+        // Counted before the wait: a caller's own timeout may cancel this future during it.
         if plan.lose_request {
-            tokio::time::sleep(timeout.max(up)).await;
             self.lock().stats.lost_requests += 1;
+            tokio::time::sleep(timeout.max(up)).await;
             return Err(TransportError::Timeout);
         }
         tokio::time::sleep(up).await;
@@ -238,8 +239,8 @@ impl<T: Transport> Transport for FaultyTransport<T> {
             Err(_) => plan.latency / 2,
         };
         if plan.lose_response {
-            tokio::time::sleep(timeout.max(up + down)).await;
             self.lock().stats.lost_responses += 1;
+            tokio::time::sleep(timeout.max(up + down)).await;
             answer = Err(TransportError::Timeout);
         } else {
             tokio::time::sleep(down).await;
