@@ -14,6 +14,7 @@ APT_PACKAGES=(
     curl
     git
     python3
+    chromium
 )
 
 log() { printf 'setup: %s\n' "$*"; }
@@ -94,5 +95,19 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
     command -v rustup >/dev/null 2>&1 || die "cargo fmt/clippy missing and no rustup to add them"
     log "rust: adding the rustfmt and clippy components"
     rustup component add rustfmt clippy
+fi
+# --- dashboard (npm workspace in ui/) -----------------------------------------------------
+# Node.js and npm come with the machine; the browser tests use Debian's chromium (above)
+# through playwright-core, which downloads no browser. `npm ci` only when the lockfile changed.
+if command -v npm >/dev/null 2>&1; then
+    stamp="$repo_root/ui/node_modules/.package-lock.json"
+    if [ ! -f "$stamp" ] || [ "$repo_root/ui/package-lock.json" -nt "$stamp" ]; then
+        log "ui: npm ci"
+        npm ci --prefix "$repo_root/ui" --no-audit --no-fund
+    else
+        log "ui: node_modules up to date, skipped npm ci"
+    fi
+else
+    die "npm not found: install Node.js >= 20 with npm to build and test the dashboard"
 fi
 log "done"

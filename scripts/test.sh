@@ -17,7 +17,14 @@ cargo fmt --all -- --check
 step "cargo clippy --workspace --all-targets --locked -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "TypeScript bindings are current (cargo test -p doorstep-shared --features ts)"
+cargo test -p doorstep-shared --features ts --locked --test ts_bindings
+
 step "cargo test --workspace --locked"
 cargo test --workspace --locked
+
+step "dashboard: typecheck, build, browser tests against the real server (npm test --prefix ui)"
+cargo build -p doorstep-server --locked
+DOORSTEP_SERVER_BIN="$PWD/target/debug/doorstep-server" npm test --prefix ui
 
 step "all checks passed"

@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod clock;
 pub mod http;
+pub mod live;
 pub mod merge;
 pub mod metrics;
 pub mod seed;

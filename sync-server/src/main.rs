@@ -39,6 +39,9 @@ enum Command {
         listen: String,
         #[command(flatten)]
         db: DbArg,
+        /// Directory with the built dashboard (index.html, assets/), served at `/`.
+        #[arg(long, env = "DOORSTEP_UI_DIR", default_value = "ui/dashboard/dist")]
+        ui_dir: std::path::PathBuf,
     },
     /// Administrative commands that work on the database directly.
     Admin {
@@ -124,7 +127,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
-        Command::Serve { listen, db } => {
+        Command::Serve { listen, db, ui_dir } => {
             let app = startup::build_app(&db.url, clock)?;
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
@@ -135,7 +138,7 @@ async fn main() -> anyhow::Result<()> {
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;
             };
-            startup::serve(listener, app, shutdown)
+            startup::serve_with_ui(listener, app, ui_dir, shutdown)
                 .await
                 .context("server failed")?;
         }

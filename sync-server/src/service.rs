@@ -73,6 +73,8 @@ pub struct App<S: Store> {
     pub metrics: Arc<Metrics>,
     hlc: Mutex<HybridClock>,
     feed: watch::Sender<u64>,
+    /// Announces pushes and office events to the dashboard's live stream.
+    pub live: crate::live::LiveHub,
     /// How long a fresh enrollment code stays valid.
     pub enrollment_ttl_ms: u64,
 }
@@ -100,6 +102,7 @@ impl<S: Store> App<S> {
                 doorstep_shared::protocol::CLOCK_SKEW_BOUND_MS as u64,
             )),
             feed: watch::channel(latest).0,
+            live: crate::live::LiveHub::default(),
             enrollment_ttl_ms: 7 * 24 * 3_600_000,
         }
     }
@@ -211,6 +214,8 @@ impl<S: Store> App<S> {
         let outcome = blocking(move || store.push(device, &req, ctx).map(|o| (o, req))).await?;
         let (outcome, req) = outcome;
         self.record_push_metrics(device, &req, &outcome, ctx);
+        self.live
+            .notify(crate::live::push_event(device, &req, &outcome.response));
         self.metrics
             .observe_push_latency(started.elapsed().as_secs_f64());
         Ok(outcome.response)
@@ -344,7 +349,15 @@ impl<S: Store> App<S> {
             hlc: self.tick(),
         };
         let store = self.store.clone();
+        let (kind, stop_id) = (ev.payload.kind(), ev.payload.stop_id());
         let outcome = blocking(move || store.record_office_event(ev)).await?;
+        if matches!(outcome, OfficeOutcome::Applied { .. }) {
+            self.live.notify(crate::live::office_event(
+                kind,
+                stop_id,
+                self.clock.now_ms(),
+            ));
+        }
         if let OfficeOutcome::Applied { cursor } = outcome {
             self.feed.send_if_modified(|c| {
                 let changed = cursor > *c;

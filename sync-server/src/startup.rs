@@ -19,6 +19,19 @@ pub async fn serve<S: Store>(
         .await
 }
 
+/// Serves `app` on `listener` until `shutdown` completes, with the dashboard from `ui_dir`.
+pub async fn serve_with_ui<S: Store>(
+    listener: TcpListener,
+    app: Arc<App<S>>,
+    ui_dir: std::path::PathBuf,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = crate::http::router_with_ui(app, ui_dir);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 /// Opens the store at `database_url` and wraps it in an [`App`] on `clock`.
 pub fn build_app(
     database_url: &str,

@@ -19,6 +19,7 @@ pub const MAX_TEXT_LEN: usize = 2_000;
 pub const MAX_ATTEMPT: u32 = 10;
 
 /// One event as it travels from a device to the server.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EventEnvelope {
     pub event_id: EventId,
@@ -39,6 +40,7 @@ pub struct EventEnvelope {
 }
 
 /// What happened. Serialised as `"kind": "...", "payload": {...}`.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "payload", rename_all = "snake_case")]
 pub enum EventPayload {
@@ -60,6 +62,7 @@ pub enum EventPayload {
     EscalationResolved(EscalationResolved),
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScanPhase {
@@ -80,6 +83,7 @@ impl ScanPhase {
     }
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GeoPoint {
     pub lat: f64,
@@ -93,12 +97,14 @@ impl GeoPoint {
 }
 
 /// A delivery window, Unix ms, `start_ms < end_ms`.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TimeWindow {
     pub start_ms: u64,
     pub end_ms: u64,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ParcelScanned {
     pub stop_id: StopId,
@@ -106,6 +112,7 @@ pub struct ParcelScanned {
     pub phase: ScanPhase,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BeaconProtocol {
@@ -114,6 +121,7 @@ pub enum BeaconProtocol {
 }
 
 /// One beacon heard during a debounce window (many advertisements, one event).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BeaconSighted {
     pub stop_id: Option<StopId>,
@@ -126,6 +134,7 @@ pub struct BeaconSighted {
     pub tx_power_dbm: Option<i16>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ArrivedAtStop {
     pub stop_id: StopId,
@@ -133,6 +142,7 @@ pub struct ArrivedAtStop {
     pub location: Option<GeoPoint>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryMethod {
@@ -143,6 +153,7 @@ pub enum DeliveryMethod {
     Concierge,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum AttemptOutcome {
@@ -156,6 +167,7 @@ pub enum AttemptOutcome {
     },
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryAttempted {
     pub stop_id: StopId,
@@ -165,6 +177,7 @@ pub struct DeliveryAttempted {
 }
 
 /// A signature over the canonical evidence statement, linked into the device's evidence chain.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EvidenceSignature {
     /// Hex ed25519 public key registered at enrollment.
@@ -177,6 +190,7 @@ pub struct EvidenceSignature {
     pub signature: String,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProofCaptured {
     pub stop_id: StopId,
@@ -190,6 +204,7 @@ pub struct ProofCaptured {
     pub signature: Option<EvidenceSignature>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LocationFixed {
     pub location: GeoPoint,
@@ -197,6 +212,7 @@ pub struct LocationFixed {
     pub fix_time_ms: u64,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RouteReplanned {
     pub route_id: RouteId,
@@ -207,6 +223,7 @@ pub struct RouteReplanned {
     pub order: Vec<StopId>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoteAdded {
     pub stop_id: StopId,
@@ -218,6 +235,7 @@ pub struct NoteAdded {
 /// A free-text edit of a stop's access instructions. `version` is the causal context of the edit
 /// (every actor's counter the editor had seen, including this edit's own): edits that do not
 /// dominate each other are concurrent and all kept until a human picks one.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessNotesEdited {
     pub stop_id: StopId,
@@ -227,6 +245,7 @@ pub struct AccessNotesEdited {
 }
 
 /// One stop as planned by the office.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StopPlan {
     pub stop_id: StopId,
@@ -240,6 +259,7 @@ pub struct StopPlan {
     pub instructions: Option<String>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RouteAssigned {
     pub route_id: RouteId,
@@ -251,6 +271,7 @@ pub struct RouteAssigned {
     pub stops: Vec<StopPlan>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StopReassigned {
     pub stop_id: StopId,
@@ -259,18 +280,21 @@ pub struct StopReassigned {
     pub to_courier: CourierId,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StopRescheduled {
     pub stop_id: StopId,
     pub window: TimeWindow,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StopCancelled {
     pub stop_id: StopId,
     pub reason: String,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EscalationResolved {
     pub escalation_id: EscalationId,

@@ -9,6 +9,7 @@ use uuid::Uuid;
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(pub Uuid);
@@ -80,6 +81,7 @@ pub fn uuid_v7(unix_ms: u64, random: [u8; 10]) -> Uuid {
 }
 
 /// A parcel's barcode as printed on its label: 4–64 characters of `A-Z a-z 0-9 - _ .`.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ParcelBarcode(String);
@@ -124,6 +126,7 @@ impl fmt::Display for ParcelBarcode {
 }
 
 /// A lower-case hex SHA-256 digest of a blob (a photo, a thumbnail, a signature image).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct BlobDigest(String);

@@ -9,6 +9,7 @@
 //! **Architecture invariant:** nothing here performs I/O, reads a clock or draws randomness.
 //! Time and ids are passed in by the caller, so every function is deterministic and testable.
 
+pub mod dashboard;
 pub mod event;
 pub mod hlc;
 pub mod ids;
@@ -17,6 +18,8 @@ pub mod problem;
 pub mod protocol;
 pub mod reason;
 pub mod stop;
+#[cfg(feature = "ts")]
+pub mod ts_export;
 
 pub use event::{EventEnvelope, EventPayload, SCHEMA_VERSION};
 pub use hlc::{HlcStamp, HybridClock};

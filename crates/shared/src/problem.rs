@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Every code the server can put in a problem document or a per-event result.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemCode {
@@ -154,6 +155,7 @@ impl std::fmt::Display for ProblemCode {
 }
 
 /// `application/problem+json` (RFC 9457), with the stable `code` extension member.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     #[serde(rename = "type")]

@@ -24,6 +24,7 @@ pub const MAX_PULL_WAIT_MS: u64 = 30_000;
 // ---------------------------------------------------------------- enrollment
 
 /// `POST /v1/enroll`: exchange a one-time enrollment code for a device token.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrollRequest {
     pub code: String,
@@ -33,6 +34,7 @@ pub struct EnrollRequest {
     pub public_key: Option<String>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrollResponse {
     pub device_id: DeviceId,
@@ -45,6 +47,7 @@ pub struct EnrollResponse {
 // ---------------------------------------------------------------- push
 
 /// What the device reports about its own queue, so dispatch sees what is stuck on the device.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceQueueReport {
     pub queued_events: u64,
@@ -54,6 +57,7 @@ pub struct DeviceQueueReport {
 }
 
 /// `POST /v1/sync/push`: a batch of one device's events, in `device_seq` order.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PushRequest {
     pub device_id: DeviceId,
@@ -65,6 +69,7 @@ pub struct PushRequest {
 }
 
 /// The outcome of one event.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PushStatus {
@@ -92,6 +97,7 @@ impl PushStatus {
     }
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushResult {
     pub device_seq: u64,
@@ -106,6 +112,7 @@ pub struct PushResult {
     pub detail: Option<String>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushResponse {
     /// Every event up to here has a final outcome on the server.
@@ -119,6 +126,7 @@ pub struct PushResponse {
 // ---------------------------------------------------------------- pull
 
 /// `GET /v1/sync/pull?cursor=N&wait_ms=M&limit=L`.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullQuery {
     #[serde(default)]
@@ -130,6 +138,7 @@ pub struct PullQuery {
 }
 
 /// One office fact the device must see (route assignment, reassignment, reschedule, ...).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     pub cursor: u64,
@@ -140,6 +149,7 @@ pub struct Change {
     pub payload: EventPayload,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PullResponse {
     /// Pass this back as `cursor` on the next pull.
@@ -155,6 +165,7 @@ pub type RouteSnapshot = RouteAssigned;
 
 // ---------------------------------------------------------------- dispatcher read API
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CourierSummary {
     pub courier_id: CourierId,
@@ -166,6 +177,7 @@ pub struct CourierSummary {
 }
 
 /// Sync health of one device, as the server last saw it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceHealth {
     pub device_id: DeviceId,
@@ -180,6 +192,7 @@ pub struct DeviceHealth {
     pub queue: Option<DeviceQueueReport>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RouteSummary {
     pub route_id: RouteId,
@@ -190,6 +203,7 @@ pub struct RouteSummary {
 }
 
 /// One event as the server stored it, with where and when it came from.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoredEvent {
     pub event_id: EventId,
@@ -206,12 +220,14 @@ pub struct StoredEvent {
     pub payload: EventPayload,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StopDetail {
     pub view: StopView,
     pub events: Vec<StoredEvent>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EscalationKind {
@@ -236,6 +252,7 @@ impl EscalationKind {
     }
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Escalation {
     pub escalation_id: EscalationId,
@@ -253,24 +270,28 @@ pub struct Escalation {
 // Each is sent with an `Idempotency-Key` header; a replay returns the first answer.
 
 /// `POST /v1/dispatch/stops/{stop_id}/cancel`
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CancelStopCommand {
     pub reason: String,
 }
 
 /// `POST /v1/dispatch/stops/{stop_id}/reschedule`
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RescheduleStopCommand {
     pub window: crate::event::TimeWindow,
 }
 
 /// `POST /v1/dispatch/stops/{stop_id}/reassign`
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReassignStopCommand {
     pub to_route: RouteId,
 }
 
 /// `POST /v1/dispatch/escalations/{escalation_id}/resolve`
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResolveEscalationCommand {
     pub resolution: String,
@@ -278,6 +299,7 @@ pub struct ResolveEscalationCommand {
     pub chosen_value: Option<String>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CommandOutcome {
@@ -288,6 +310,7 @@ pub enum CommandOutcome {
 }
 
 /// The answer to a dispatcher command.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandReceipt {
     pub outcome: CommandOutcome,
@@ -295,6 +318,7 @@ pub struct CommandReceipt {
 }
 
 /// `GET /v1/dispatch/metrics`: headline figures for the dashboard.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricsSummary {
     pub first_attempts: u64,

@@ -26,6 +26,7 @@ pub const ATTEMPT_BUDGET: u32 = 3;
 
 /// Where a stop is, as dispatchers and drivers see it. Ordered by rank: a stop's status never
 /// moves to a lower rank, and every status from [`StopStatus::Cancelled`] up is terminal.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum StopStatus {
@@ -211,6 +212,7 @@ pub struct StopState {
 }
 
 /// A conflict between facts that automation must not settle.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "conflict", rename_all = "snake_case")]
 pub enum StopConflict {
@@ -223,6 +225,7 @@ pub enum StopConflict {
 }
 
 /// A canonical, comparable, serialisable picture of a stop (what the dispatcher API shows).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StopView {
     pub stop_id: StopId,

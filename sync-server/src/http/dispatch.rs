@@ -21,7 +21,7 @@ use doorstep_shared::protocol::{
 use doorstep_shared::{DeviceId, EscalationId, ProblemCode, StopId};
 use std::sync::Arc;
 
-async fn read<S: Store, T: Send + 'static>(
+pub(super) async fn read<S: Store, T: Send + 'static>(
     app: &App<S>,
     f: impl FnOnce(&S) -> crate::store::StoreResult<T> + Send + 'static,
 ) -> ApiResult<T> {
@@ -32,7 +32,7 @@ async fn read<S: Store, T: Send + 'static>(
     }
 }
 
-fn parse_id<T: std::str::FromStr>(s: &str, what: &str) -> ApiResult<T> {
+pub(super) fn parse_id<T: std::str::FromStr>(s: &str, what: &str) -> ApiResult<T> {
     s.parse()
         .map_err(|_| ApiError::new(ProblemCode::NotFound, format!("{s:?} is not a {what} id")))
 }
@@ -109,7 +109,7 @@ pub async fn metrics_summary<S: Store>(
 }
 
 /// Runs one command under its idempotency key and renders the receipt.
-async fn command<S: Store>(
+pub(super) async fn command<S: Store>(
     app: Arc<App<S>>,
     who: Dispatcher,
     headers: HeaderMap,

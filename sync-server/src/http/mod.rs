@@ -1,9 +1,12 @@
 //! The HTTP surface: routes, authentication extractors and handlers. Handlers parse, authorise
 //! and delegate to [`crate::service::App`]; they hold no business logic.
 
+mod assets;
 mod body;
+mod dashboard;
 mod device;
 mod dispatch;
+mod live;
 mod ops;
 pub mod problem;
 
@@ -15,13 +18,23 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 use std::sync::Arc;
 
-/// Builds the full router over `app`.
+/// Builds the full router over `app`, serving the dashboard from `DOORSTEP_UI_DIR` or the default.
 pub fn router<S: Store>(app: Arc<App<S>>) -> Router {
+    router_with_ui(app, assets::default_dir())
+}
+
+/// Builds the full router over `app`, serving the dashboard's built files from `ui_dir`.
+pub fn router_with_ui<S: Store>(app: Arc<App<S>>, ui_dir: std::path::PathBuf) -> Router {
+    let index_dir = ui_dir.clone();
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz::<S>))
         .route("/metrics", get(ops::metrics::<S>))
-        .route("/", get(ops::index))
+        .route("/", get(move || assets::index(index_dir.clone())))
+        .nest_service(
+            "/assets",
+            tower_http::services::ServeDir::new(ui_dir.join("assets")),
+        )
         .route("/v1/enroll", post(device::enroll::<S>))
         .route("/v1/sync/push", post(device::push::<S>))
         .route("/v1/sync/pull", get(device::pull::<S>))
@@ -48,6 +61,26 @@ pub fn router<S: Store>(app: Arc<App<S>>) -> Router {
             post(dispatch::resolve::<S>),
         )
         .route("/v1/dispatch/metrics", get(dispatch::metrics_summary::<S>))
+        .route("/v1/dispatch/fleet", get(dashboard::fleet::<S>))
+        .route("/v1/dispatch/routes/{route_id}", get(dashboard::route::<S>))
+        .route(
+            "/v1/dispatch/stops/{stop_id}/context",
+            get(dashboard::stop_context::<S>),
+        )
+        .route(
+            "/v1/dispatch/stops/{stop_id}/return-to-depot",
+            post(dashboard::return_to_depot::<S>),
+        )
+        .route(
+            "/v1/dispatch/stops/{stop_id}/contact",
+            post(dashboard::contact_customer::<S>),
+        )
+        .route(
+            "/v1/dispatch/metrics/dashboard",
+            get(dashboard::metrics::<S>),
+        )
+        .route("/v1/dispatch/live/ticket", post(live::ticket::<S>))
+        .route("/v1/dispatch/live", get(live::stream::<S>))
         .fallback(|| async { ApiError::bare(doorstep_shared::ProblemCode::NotFound) })
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)

@@ -1,9 +1,9 @@
-//! Liveness, readiness, metrics and the dashboard entry page.
+//! Liveness, readiness and metrics.
 
 use super::AppState;
 use crate::store::Store;
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 
 pub async fn healthz() -> &'static str {
     "ok"
@@ -42,8 +42,4 @@ pub async fn metrics<S: Store>(axum::extract::State(app): AppState<S>) -> impl I
         ),
     ]);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
-}
-
-pub async fn index() -> Html<&'static str> {
-    Html(include_str!("index.html"))
 }

@@ -8,6 +8,7 @@
 pub mod sqlite;
 
 use crate::merge::NewEscalation;
+use doorstep_shared::dashboard::{DashboardMetrics, FleetSnapshot, RouteDetail, StopContext};
 use doorstep_shared::event::{EventPayload, RouteAssigned};
 use doorstep_shared::protocol::{
     Change, CourierSummary, DeviceHealth, Escalation, PushRequest, PushResponse, RouteSummary,
@@ -183,6 +184,18 @@ pub trait Store: Send + Sync + 'static {
     fn escalations(&self, open_only: bool) -> StoreResult<Vec<Escalation>>;
     /// Share of first attempts that delivered, with the count behind it.
     fn first_attempt_stats(&self) -> StoreResult<(u64, u64)>;
+
+    // --- dashboard reads (lean, sized for 200 couriers and 20,000 stops) ---
+    fn fleet(&self, now_ms: u64) -> StoreResult<FleetSnapshot>;
+    fn route_detail(&self, route: RouteId) -> StoreResult<Option<RouteDetail>>;
+    fn stop_context(&self, stop: StopId) -> StoreResult<Option<StopContext>>;
+    /// Metrics from the event log over `buckets` buckets of `bucket_ms` ending at `now_ms`.
+    fn dashboard_metrics(
+        &self,
+        now_ms: u64,
+        bucket_ms: u64,
+        buckets: u32,
+    ) -> StoreResult<DashboardMetrics>;
 }
 
 /// Opens the backend named by `url` (`sqlite://PATH` or `sqlite::memory:`), running migrations.

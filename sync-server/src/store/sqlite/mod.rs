@@ -2,6 +2,7 @@
 //! serialised, which is what makes concurrent uploads of the same batch apply once) and a few
 //! reader connections for the dispatcher API and pulls.
 
+mod dashboard;
 mod identity;
 mod office;
 mod push;
@@ -273,5 +274,28 @@ impl super::Store for SqliteStore {
     }
     fn first_attempt_stats(&self) -> StoreResult<(u64, u64)> {
         self.first_attempt_stats_impl()
+    }
+    fn fleet(&self, now_ms: u64) -> StoreResult<doorstep_shared::dashboard::FleetSnapshot> {
+        self.fleet_impl(now_ms)
+    }
+    fn route_detail(
+        &self,
+        route: doorstep_shared::RouteId,
+    ) -> StoreResult<Option<doorstep_shared::dashboard::RouteDetail>> {
+        self.route_detail_impl(route)
+    }
+    fn stop_context(
+        &self,
+        stop: doorstep_shared::StopId,
+    ) -> StoreResult<Option<doorstep_shared::dashboard::StopContext>> {
+        self.stop_context_impl(stop)
+    }
+    fn dashboard_metrics(
+        &self,
+        now_ms: u64,
+        bucket_ms: u64,
+        buckets: u32,
+    ) -> StoreResult<doorstep_shared::dashboard::DashboardMetrics> {
+        self.dashboard_metrics_impl(now_ms, bucket_ms, buckets)
     }
 }

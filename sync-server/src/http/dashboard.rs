@@ -1,0 +1,184 @@
+//! Dashboard endpoints: the lean fleet snapshot, one route or stop on demand, the metrics the
+//! dashboard charts, and the two escalation actions the original command set lacked
+//! (return to depot, contact customer). Commands reuse [`super::dispatch::command`], so they
+//! have the same `Idempotency-Key` semantics as every other dispatcher command.
+
+use super::dispatch::{command, parse_id, read};
+use super::problem::{ApiJsonOut, parse_json};
+use super::{AppState, Dispatcher};
+use crate::service::{ApiError, ApiResult};
+use crate::store::Store;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use doorstep_shared::dashboard::{
+    ContactCustomerCommand, ContactResult, DashboardMetrics, FleetSnapshot, OFFLINE_AFTER_MS,
+    ReturnToDepotCommand, RouteDetail, StopContext,
+};
+use doorstep_shared::event::{EventPayload, MAX_TEXT_LEN, NoteAdded, StopCancelled};
+use doorstep_shared::{ProblemCode, RouteId, StopId};
+use std::sync::OnceLock;
+
+/// Device event kinds, for summing the in-memory duplicate counters.
+const DEVICE_KINDS: [&str; 9] = [
+    "parcel_scanned",
+    "beacon_sighted",
+    "arrived_at_stop",
+    "delivery_attempted",
+    "proof_captured",
+    "location_fixed",
+    "route_replanned",
+    "note_added",
+    "access_notes_edited",
+];
+
+/// How long without contact before a device shows as offline: `DOORSTEP_OFFLINE_AFTER_MS`
+/// (read once; tests shorten it), else [`OFFLINE_AFTER_MS`].
+fn offline_after_ms() -> u64 {
+    static VALUE: OnceLock<u64> = OnceLock::new();
+    *VALUE.get_or_init(|| {
+        std::env::var("DOORSTEP_OFFLINE_AFTER_MS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .filter(|v| *v >= 1_000)
+            .unwrap_or(OFFLINE_AFTER_MS)
+    })
+}
+
+pub async fn fleet<S: Store>(
+    State(app): AppState<S>,
+    _: Dispatcher,
+) -> ApiResult<Json<FleetSnapshot>> {
+    let now = app.clock.now_ms();
+    let mut snapshot = read(&app, move |s| s.fleet(now)).await?;
+    snapshot.offline_after_ms = offline_after_ms();
+    Ok(Json(snapshot))
+}
+
+pub async fn route<S: Store>(
+    State(app): AppState<S>,
+    _: Dispatcher,
+    Path(route): Path<String>,
+) -> ApiResult<Json<RouteDetail>> {
+    let route: RouteId = parse_id(&route, "route")?;
+    read(&app, move |s| s.route_detail(route))
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::new(
+                ProblemCode::NotFound,
+                format!("route {route} does not exist"),
+            )
+        })
+}
+
+pub async fn stop_context<S: Store>(
+    State(app): AppState<S>,
+    _: Dispatcher,
+    Path(stop): Path<String>,
+) -> ApiResult<Json<StopContext>> {
+    let stop: StopId = parse_id(&stop, "stop")?;
+    read(&app, move |s| s.stop_context(stop))
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::new(ProblemCode::NotFound, format!("stop {stop} has no plan")))
+}
+
+#[derive(serde::Deserialize)]
+pub struct MetricsWindow {
+    #[serde(default)]
+    bucket_ms: Option<u64>,
+    #[serde(default)]
+    buckets: Option<u32>,
+}
+
+pub async fn metrics<S: Store>(
+    State(app): AppState<S>,
+    _: Dispatcher,
+    Query(w): Query<MetricsWindow>,
+) -> ApiResult<Json<DashboardMetrics>> {
+    let now = app.clock.now_ms();
+    let bucket_ms = w.bucket_ms.unwrap_or(15 * 60_000).clamp(1_000, 86_400_000);
+    let buckets = w.buckets.unwrap_or(32).clamp(1, 500);
+    let mut m = read(&app, move |s| s.dashboard_metrics(now, bucket_ms, buckets)).await?;
+    m.replays_since_start = DEVICE_KINDS
+        .iter()
+        .map(|k| {
+            app.metrics.get(
+                "doorstep_events_total",
+                &[("kind", k), ("status", "duplicate")],
+            )
+        })
+        .sum();
+    Ok(Json(m))
+}
+
+fn check_text(name: &str, text: &str) -> ApiResult<()> {
+    if text.len() > MAX_TEXT_LEN {
+        return Err(ApiError::new(
+            ProblemCode::MalformedRequest,
+            format!("{name} is longer than {MAX_TEXT_LEN} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Asks for the stop's parcels to come back to the depot: an office cancellation whose reason
+/// says so. The stop turns `returned` only when the driver's return scan arrives.
+pub async fn return_to_depot<S: Store>(
+    State(app): AppState<S>,
+    who: Dispatcher,
+    Path(stop): Path<String>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> ApiResult<ApiJsonOut> {
+    let stop_id: StopId = parse_id(&stop, "stop")?;
+    let cmd: ReturnToDepotCommand = parse_json(&body)?;
+    check_text("reason", &cmd.reason)?;
+    command(app, who, headers, body, async move |_| {
+        Ok(EventPayload::StopCancelled(StopCancelled {
+            stop_id,
+            reason: format!("return_to_depot: {}", cmd.reason.trim()),
+        }))
+    })
+    .await
+}
+
+fn contact_label(r: ContactResult) -> &'static str {
+    match r {
+        ContactResult::Reached => "reached the customer",
+        ContactResult::NoAnswer => "no answer",
+        ContactResult::LeftMessage => "left a message",
+        ContactResult::WrongNumber => "wrong number",
+    }
+}
+
+/// Records a contact attempt with the customer as a note on the stop (the courier sees it too).
+pub async fn contact_customer<S: Store>(
+    State(app): AppState<S>,
+    who: Dispatcher,
+    Path(stop): Path<String>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> ApiResult<ApiJsonOut> {
+    let stop_id: StopId = parse_id(&stop, "stop")?;
+    let cmd: ContactCustomerCommand = parse_json(&body)?;
+    check_text("message", &cmd.message)?;
+    let name = who.0.name.clone();
+    command(app, who, headers, body, async move |_| {
+        let mut text = format!(
+            "Dispatch ({name}) contacted the customer: {}",
+            contact_label(cmd.result)
+        );
+        if !cmd.message.trim().is_empty() {
+            text.push_str(" — ");
+            text.push_str(cmd.message.trim());
+        }
+        Ok(EventPayload::NoteAdded(NoteAdded {
+            stop_id,
+            note_id: cmd.note_id,
+            text,
+        }))
+    })
+    .await
+}

@@ -1,0 +1,163 @@
+// @ts-check
+// Browser tests: the built dashboard, served by the real doorstep-server binary, against a
+// simulated fleet pushing real events over HTTP. Waits are on the DOM or on events, never sleeps.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { startServer, enrollFleet, Heartbeats, dispatch, delivered, absent, sha256 } from "./fleet.mjs";
+import { launch, signedInPage, shots } from "./browser.mjs";
+
+/** @type {any} */ let server;
+/** @type {any[]} */ let devices;
+/** @type {Heartbeats} */ let beats;
+/** @type {import("playwright-core").Browser} */ let browser;
+/** @type {import("playwright-core").Page} */ let page;
+
+before(async () => {
+  server = await startServer({ couriers: 6, stops: 8, env: { DOORSTEP_OFFLINE_AFTER_MS: "3000" } });
+  devices = await enrollFleet(server, 6);
+  for (const d of devices) await d.push([]);
+  beats = new Heartbeats(devices, 700);
+  browser = await launch();
+});
+
+after(async () => {
+  beats?.stop();
+  await browser?.close();
+  await server?.stop();
+});
+
+const row = (courierId) => `[data-courier-id="${courierId}"]`;
+
+test("sign in with a dispatcher token", async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  page = await ctx.newPage();
+  await page.goto(server.url + "/");
+  await page.fill("#token", "dsp_wrong");
+  await page.click("button[type=submit]");
+  await page.getByText("That token was not accepted.").waitFor();
+  await page.fill("#token", server.seed.dispatcher_token);
+  await page.click("button[type=submit]");
+  await page.waitForSelector("[data-fleet-ready]");
+  await page.waitForSelector('[data-testid="live"][data-state="live"]');
+  await page.waitForSelector(`${row(devices[0].courierId)} [data-status="online"]`);
+  await page.screenshot({ path: join(shots, "fleet-desktop.png"), fullPage: true });
+});
+
+test("a courier goes offline and comes back", async () => {
+  const d = devices[1];
+  beats.pause(d);
+  await page.waitForSelector(`${row(d.courierId)} [data-status="offline"]`, { timeout: 15_000 });
+  await page.screenshot({ path: join(shots, "fleet-courier-offline.png") });
+  // Back with 4 events queued on the device, 90 s old.
+  await d.push([], { queued_events: 4, oldest_unsynced_ms: 90_000, photos_pending: 1, rejected_events: 0 });
+  await page.waitForSelector(`${row(d.courierId)} [data-status="online"]`, { timeout: 5_000 });
+  await page.waitForSelector(`${row(d.courierId)} [data-queue="4"]`);
+  beats.resume(d);
+});
+
+test("a stop's timeline shows every event and its evidence", async () => {
+  const d = devices[0];
+  const [a, b] = d.plan.stops;
+  const thumb = sha256("thumbnail of the parcel at the door");
+  await d.push([...d.visit(a.stop_id, a.parcels, 1, delivered), d.proof(a.stop_id, 1, [thumb])]);
+  await d.push(d.visit(b.stop_id, b.parcels, 1, absent));
+  await page.click(`${row(d.courierId)} a.courier-link`);
+  await page.click(`[data-stop-id="${a.stop_id}"]`);
+  const tl = page.locator(`[data-testid="stop-timeline"][data-stop-id="${a.stop_id}"]`);
+  await tl.waitFor();
+  await tl.getByText("Attempt 1: delivered").waitFor();
+  await tl.getByText(/Photo pending upload/).waitFor();
+  await tl.getByText("Signature: not captured").waitFor();
+  const rows = await tl.locator("tbody tr").count();
+  assert.equal(rows, 2 * a.parcels.length + 3, "scans (loaded, out), arrive, attempt, proof");
+  await page.screenshot({ path: join(shots, "stop-timeline.png"), fullPage: true });
+});
+
+test("the metrics move when a first attempt arrives", async () => {
+  await page.goto(server.url + "/#/metrics");
+  const tile = page.locator('[data-metric="first_attempts"] .tile-value');
+  await tile.waitFor();
+  const before = Number(await tile.textContent());
+  const d = devices[2];
+  const s = d.plan.stops[0];
+  await d.push(d.visit(s.stop_id, s.parcels, 1, absent));
+  await page.waitForFunction(
+    ([sel, n]) => Number(document.querySelector(sel)?.textContent) === n,
+    ['[data-metric="first_attempts"] .tile-value', before + 1],
+  );
+  await page.getByText("Customer absent").first().waitFor();
+  await page.screenshot({ path: join(shots, "metrics.png"), fullPage: true });
+});
+
+test("resolve a conflict escalation; a double click applies once", async () => {
+  const d = devices[3];
+  const s = d.plan.stops[0];
+  await d.push(d.visit(s.stop_id, s.parcels, 1, delivered));
+  // The same intent (attempt 1) with a different outcome: a conflict, escalated.
+  const res = await d.push([d.attempt(s.stop_id, 1, absent)]);
+  assert.equal(res.results[0].status, "conflict");
+  await page.goto(server.url + "/#/escalations");
+  const card = page.locator(`[data-kind="intent_conflict"]`).first();
+  await card.waitFor();
+  await card.getByRole("button", { name: "Context & actions" }).click();
+  const contact = card.locator('form[data-action="Log customer contact"]');
+  await contact.locator('input[name="message"]').fill("Customer confirms the parcel arrived");
+  await contact.locator('select[name="result"]').selectOption("reached");
+  await contact.getByRole("button", { name: "Log customer contact" }).dblclick();
+  await contact.getByText(/Log customer contact: (done|already done)/).waitFor();
+  const detail = JSON.parse((await dispatch(server, `/v1/dispatch/stops/${s.stop_id}`)).text);
+  const notes = detail.view.notes.filter((n) => n.startsWith("Dispatch ("));
+  assert.equal(notes.length, 1, `one contact note, not two: ${JSON.stringify(notes)}`);
+  await page.screenshot({ path: join(shots, "escalation-actions.png"), fullPage: true });
+  const resolve = card.locator('form[data-action="Pick value and resolve"]');
+  await resolve.locator('input[type="radio"]').first().check();
+  await resolve.getByRole("button").dblclick();
+  await page.locator(`[data-kind="intent_conflict"]`).first().waitFor({ state: "detached" }).catch(() => {});
+  const open = JSON.parse((await dispatch(server, "/v1/dispatch/escalations")).text);
+  assert.equal(open.filter((e) => e.kind === "intent_conflict" && e.stop_id === s.stop_id).length, 0);
+  const all = JSON.parse((await dispatch(server, "/v1/dispatch/escalations?all=true")).text);
+  assert.equal(all.filter((e) => e.stop_id === s.stop_id && e.resolved).length, 1);
+});
+
+test("a replayed command returns the first answer and never applies twice", async () => {
+  const s = devices[4].plan.stops[0];
+  const body = JSON.stringify({ note_id: "0190a0a0-0000-7000-8000-000000000001", result: "no_answer", message: "" });
+  const call = (key, b = body) =>
+    dispatch(server, `/v1/dispatch/stops/${s.stop_id}/contact`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", ...(key ? { "Idempotency-Key": key } : {}) },
+      body: b,
+    });
+  const first = await call("replay-1");
+  const again = await call("replay-1");
+  assert.equal(first.status, 200);
+  assert.equal(again.status, 200);
+  assert.equal(again.text, first.text);
+  assert.equal((await call("replay-1", body.replace("no_answer", "reached"))).status, 422);
+  assert.equal((await call(null)).status, 400);
+  // A new key for the same note is the same business intent: nothing new is applied.
+  const other = await call("replay-2");
+  assert.match(other.text, /already_applied/);
+  const detail = JSON.parse((await dispatch(server, `/v1/dispatch/stops/${s.stop_id}`)).text);
+  assert.equal(detail.view.notes.length, 1);
+});
+
+test("usable at 360 px", async () => {
+  const { ctx, page: small } = await signedInPage(browser, server, { width: 360, height: 780 });
+  await small.goto(server.url + "/#/fleet");
+  await small.waitForSelector("[data-fleet-ready]");
+  const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `no horizontal scrolling at 360 px (overflow ${overflow}px)`);
+  const small_targets = await small.evaluate(() =>
+    [...document.querySelectorAll("button, input:not([type=checkbox]):not([type=radio]), select, nav a")]
+      .map((e) => e.getBoundingClientRect())
+      .filter((r) => r.height > 0 && r.height < 48).length,
+  );
+  assert.equal(small_targets, 0, "every touch target is at least 48 px high");
+  await small.screenshot({ path: join(shots, "fleet-360.png"), fullPage: false });
+  await small.goto(server.url + "/#/escalations");
+  await small.waitForSelector('[data-testid="escalations"]');
+  await small.screenshot({ path: join(shots, "escalations-360.png"), fullPage: false });
+  await ctx.close();
+});
