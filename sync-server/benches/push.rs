@@ -105,7 +105,11 @@ impl Server {
         // in USER_HZ (100 on Linux).
         let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
         let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| f.get(i - 3).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        let ticks = |i: usize| {
+            f.get(i - 3)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
         (ticks(14) + ticks(15)) / 100.0
     }
 
@@ -396,7 +400,11 @@ fn thread_cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i - 3).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        f.get(i - 3)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(14) + ticks(15)) / 100.0
 }
 
@@ -613,7 +621,14 @@ async fn run(
                         make_event(&dev, seq, base_ms, &mut rng)
                     })
                     .collect();
-                push(&http, &base, &dev, gzip_body(dev.device_id, events), LAT_BATCH).await;
+                push(
+                    &http,
+                    &base,
+                    &dev,
+                    gzip_body(dev.device_id, events),
+                    LAT_BATCH,
+                )
+                .await;
                 lat.push(scheduled.elapsed().as_secs_f64() * 1000.0);
                 at += LAT_INTERVAL_MS - 500 + rng.random_range(0..1_000);
             }

@@ -121,6 +121,14 @@ impl Metrics {
         self.lock().sync_lag.observe(&LAG_BUCKETS, seconds);
     }
 
+    /// Many sync-lag observations under one lock.
+    pub fn observe_sync_lags(&self, seconds: impl IntoIterator<Item = f64>) {
+        let mut inner = self.lock();
+        for s in seconds {
+            inner.sync_lag.observe(&LAG_BUCKETS, s);
+        }
+    }
+
     /// A counter's current value (tests and the dashboard).
     pub fn get(&self, name: &'static str, labels: &[(&str, &str)]) -> u64 {
         self.lock()

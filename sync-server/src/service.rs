@@ -14,6 +14,7 @@ use doorstep_shared::protocol::{
     PushRequest, PushResponse, RouteSnapshot,
 };
 use doorstep_shared::{DeviceId, HybridClock, ProblemCode, RouteId};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::watch;
@@ -231,26 +232,39 @@ impl<S: Store> App<S> {
         let m = &self.metrics;
         let dev = device.device_id.to_string();
         let courier = device.courier_id.to_string();
+        // Aggregated per request: one counter update per label set, not per event.
+        let mut by_kind: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        let mut by_status: BTreeMap<&str, u64> = BTreeMap::new();
         for (kind, status) in &outcome.effects.outcomes {
+            *by_kind.entry((kind, status)).or_default() += 1;
+            *by_status.entry(status).or_default() += 1;
+        }
+        for ((kind, status), n) in by_kind {
             m.inc(
                 "doorstep_events_total",
                 &[("kind", kind), ("status", status)],
-                1,
+                n,
             );
+        }
+        for (status, n) in by_status {
             m.inc(
                 "doorstep_device_events_total",
                 &[("device", &dev), ("courier", &courier), ("status", status)],
-                1,
+                n,
             );
         }
-        for r in &outcome.response.results {
-            if r.status == doorstep_shared::protocol::PushStatus::Applied
-                && let Some(e) = req.events.iter().find(|e| e.device_seq == r.device_seq)
-            {
-                let happened = e.device_time_ms as i64 - ctx.clock_offset_ms;
-                m.observe_sync_lag(((ctx.received_at_ms as i64 - happened).max(0) as f64) / 1000.0);
+        let device_time: HashMap<u64, u64> = req
+            .events
+            .iter()
+            .map(|e| (e.device_seq, e.device_time_ms))
+            .collect();
+        m.observe_sync_lags(outcome.response.results.iter().filter_map(|r| {
+            if r.status != doorstep_shared::protocol::PushStatus::Applied {
+                return None;
             }
-        }
+            let happened = *device_time.get(&r.device_seq)? as i64 - ctx.clock_offset_ms;
+            Some(((ctx.received_at_ms as i64 - happened).max(0) as f64) / 1000.0)
+        }));
         if outcome.effects.late_replays > 0 {
             m.inc(
                 "doorstep_late_replays_total",

@@ -46,6 +46,10 @@ fn configure(conn: &Connection) -> StoreResult<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Savepoint sub-journals (one savepoint per pushed event) stay in memory instead of a temp
+    // file. They only serve ROLLBACK TO inside an open transaction, never crash recovery (the WAL
+    // does that), so durability is unchanged; the file writes were a third of push CPU.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
 }
 
