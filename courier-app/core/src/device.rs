@@ -123,7 +123,17 @@ impl Device {
             AppendOutcome::Recorded(e) => {
                 tracing::info!(seq = e.device_seq, "event recorded");
                 self.inner.new_events.notify_one();
-                self.refresh_status()?;
+                // One more queued event: no need to rescan the whole outbox on the hot path
+                // (the sync engine and `sync_status()` recompute everything from the file).
+                let at = e.device_time_ms;
+                let now = self.now_ms();
+                self.inner.status.send_modify(|s| {
+                    s.queued += 1;
+                    s.total_events += 1;
+                    if s.oldest_unsynced_age_ms.is_none() {
+                        s.oldest_unsynced_age_ms = Some(now.saturating_sub(at));
+                    }
+                });
             }
             AppendOutcome::Duplicate(e) => {
                 tracing::info!(seq = e.device_seq, "same intent, no new event")
