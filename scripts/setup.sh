@@ -15,6 +15,13 @@ APT_PACKAGES=(
     git
     python3
     chromium
+    # courier app (Tauri v2 on WebKitGTK): build, then run and drive it under Xvfb
+    libssl-dev
+    libwebkit2gtk-4.1-dev
+    libdbus-1-dev
+    xvfb
+    xauth
+    webkit2gtk-driver
 )
 
 log() { printf 'setup: %s\n' "$*"; }
@@ -95,6 +102,13 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
     command -v rustup >/dev/null 2>&1 || die "cargo fmt/clippy missing and no rustup to add them"
     log "rust: adding the rustfmt and clippy components"
     rustup component add rustfmt clippy
+fi
+# --- tauri-driver (drives the real courier app in end-to-end tests) ----------------------
+if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$cargo_bin/tauri-driver" ]; then
+    log "courier app: cargo install tauri-driver"
+    cargo install tauri-driver --version '^2' --locked
+else
+    log "courier app: tauri-driver found"
 fi
 # --- dashboard (npm workspace in ui/) -----------------------------------------------------
 # Node.js and npm come with the machine; the browser tests use Debian's chromium (above)

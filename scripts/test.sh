@@ -11,6 +11,9 @@ fi
 
 step() { printf '\n==> %s\n' "$*"; }
 
+step "courier UI: typecheck and build (courier-app embeds ui/courier/dist when it compiles)"
+npm run build --prefix ui -w courier
+
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
@@ -26,5 +29,10 @@ cargo test --workspace --locked
 step "dashboard: typecheck, build, browser tests against the real server (npm test --prefix ui)"
 cargo build -p doorstep-server --locked
 DOORSTEP_SERVER_BIN="$PWD/target/debug/doorstep-server" npm test --prefix ui
+
+step "courier app: end-to-end in its real window (Xvfb, tauri-driver, WebKitWebDriver) + benchmark"
+cargo build -p courier-app -p doorstep-server --locked
+DOORSTEP_SERVER_BIN="$PWD/target/debug/doorstep-server" COURIER_APP_BIN="$PWD/target/debug/courier-app" \
+    xvfb-run -a -s "-screen 0 1280x1024x24" npm run e2e --prefix ui -w courier
 
 step "all checks passed"

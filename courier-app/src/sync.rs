@@ -1,0 +1,38 @@
+//! The sync status the UI keeps on screen, and "sync now".
+
+use crate::error::IpcResult;
+use crate::settings::NetworkMode;
+use crate::state::AppState;
+use courier_core::SyncStatus;
+use serde::Serialize;
+use tauri::State;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusView {
+    #[serde(flatten)]
+    pub status: SyncStatus,
+    /// Proof-of-delivery photos not yet uploaded (none until the device captures photos).
+    pub photos_pending: u64,
+    /// The field-test network mode, so the status bar can say "offline (field test)".
+    pub network: NetworkMode,
+    pub now_ms: u64,
+}
+
+#[tauri::command]
+pub fn sync_status(state: State<'_, AppState>) -> IpcResult<StatusView> {
+    Ok(StatusView {
+        status: state.device.sync_status()?,
+        photos_pending: 0,
+        network: state.settings().network,
+        now_ms: state.now_ms(),
+    })
+}
+
+/// Starts a sync round now instead of waiting out the backoff.
+#[tauri::command]
+pub fn sync_now(state: State<'_, AppState>) -> IpcResult<()> {
+    if state.device.identity()?.is_some() {
+        state.start_sync()?;
+    }
+    Ok(())
+}
