@@ -5,6 +5,7 @@ mod assets;
 mod body;
 mod dashboard;
 mod device;
+mod device_log;
 mod dispatch;
 mod live;
 mod ops;
@@ -41,6 +42,10 @@ pub fn router_with_ui<S: Store>(app: Arc<App<S>>, ui_dir: std::path::PathBuf) ->
         .route("/v1/routes/{route_id}", get(device::route::<S>))
         .route("/v1/dispatch/couriers", get(dispatch::couriers::<S>))
         .route("/v1/dispatch/devices", get(dispatch::devices::<S>))
+        .route(
+            "/v1/dispatch/devices/{device_id}/events",
+            get(device_log::events::<S>),
+        )
         .route("/v1/dispatch/routes", get(dispatch::routes::<S>))
         .route("/v1/dispatch/stops/{stop_id}", get(dispatch::stop::<S>))
         .route(

@@ -12,7 +12,7 @@ use doorstep_shared::dashboard::{DashboardMetrics, FleetSnapshot, RouteDetail, S
 use doorstep_shared::event::{EventPayload, RouteAssigned};
 use doorstep_shared::protocol::{
     Change, CourierSummary, DeviceHealth, Escalation, PushRequest, PushResponse, RouteSummary,
-    StopDetail,
+    StopDetail, StoredEvent,
 };
 use doorstep_shared::{CourierId, DeviceId, EscalationId, HlcStamp, RouteId, StopId};
 
@@ -181,6 +181,13 @@ pub trait Store: Send + Sync + 'static {
     fn device_health(&self) -> StoreResult<Vec<DeviceHealth>>;
     fn routes(&self) -> StoreResult<Vec<RouteSummary>>;
     fn stop_detail(&self, stop: StopId) -> StoreResult<Option<StopDetail>>;
+    /// One device's logged events with `device_seq > after_seq`, in order, at most `limit`.
+    fn device_events(
+        &self,
+        device: DeviceId,
+        after_seq: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>>;
     fn escalations(&self, open_only: bool) -> StoreResult<Vec<Escalation>>;
     /// Share of first attempts that delivered, with the count behind it.
     fn first_attempt_stats(&self) -> StoreResult<(u64, u64)>;

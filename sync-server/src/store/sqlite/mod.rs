@@ -270,6 +270,14 @@ impl super::Store for SqliteStore {
     ) -> StoreResult<Option<doorstep_shared::protocol::StopDetail>> {
         self.stop_detail_impl(stop)
     }
+    fn device_events(
+        &self,
+        device: doorstep_shared::DeviceId,
+        after_seq: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<doorstep_shared::protocol::StoredEvent>> {
+        self.device_events_impl(device, after_seq, limit)
+    }
     fn escalations(
         &self,
         open_only: bool,

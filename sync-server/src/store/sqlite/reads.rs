@@ -7,7 +7,7 @@ use doorstep_shared::protocol::{
     Change, CourierSummary, DeviceHealth, DeviceQueueReport, Escalation, PushStatus, RouteSummary,
     StopDetail, StoredEvent,
 };
-use doorstep_shared::{CourierId, HlcStamp, RouteId, StopId, StopState};
+use doorstep_shared::{CourierId, DeviceId, HlcStamp, RouteId, StopId, StopState};
 use rusqlite::{OptionalExtension, params};
 
 fn decode_state(bytes: Vec<u8>) -> rusqlite::Result<StopState> {
@@ -22,6 +22,31 @@ fn split_ids<T: std::str::FromStr>(s: Option<String>) -> rusqlite::Result<Vec<T>
         .filter(|x| !x.is_empty())
         .map(|x| id(x.to_owned()))
         .collect()
+}
+
+const STORED_EVENT_COLUMNS: &str = "event_id, device_id, device_seq, intent_key, device_time_ms,
+    received_at_ms, clock_offset_ms, hlc_wall, hlc_logical, status, code, payload";
+
+/// One `events` row selected with [`STORED_EVENT_COLUMNS`].
+fn stored_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    let status: String = r.get(9)?;
+    let code: Option<String> = r.get(10)?;
+    Ok(StoredEvent {
+        event_id: id(r.get(0)?)?,
+        device_id: r.get::<_, Option<String>>(1)?.map(id).transpose()?,
+        device_seq: r.get::<_, Option<i64>>(2)?.map(|v| v as u64),
+        intent_key: r.get(3)?,
+        device_time_ms: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
+        received_at_ms: r.get::<_, i64>(5)? as u64,
+        clock_offset_ms: r.get(6)?,
+        hlc: HlcStamp {
+            wall_ms: r.get::<_, i64>(7)? as u64,
+            logical: r.get(8)?,
+        },
+        status: enum_from(&status).unwrap_or(PushStatus::Applied),
+        code: code.and_then(|c| enum_from(&c)),
+        payload: json(&r.get::<_, String>(11)?)?,
+    })
 }
 
 impl SqliteStore {
@@ -177,37 +202,36 @@ impl SqliteStore {
             )
             .optional()?;
         let Some(state) = state else { return Ok(None) };
-        let mut q = conn.prepare_cached(
-            "SELECT event_id, device_id, device_seq, intent_key, device_time_ms, received_at_ms,
-                    clock_offset_ms, hlc_wall, hlc_logical, status, code, payload
-             FROM events WHERE stop_id = ?1 ORDER BY log_seq",
-        )?;
+        let mut q = conn.prepare_cached(&format!(
+            "SELECT {STORED_EVENT_COLUMNS} FROM events WHERE stop_id = ?1 ORDER BY log_seq"
+        ))?;
         let events = q
-            .query_map([stop.to_string()], |r| {
-                let status: String = r.get(9)?;
-                let code: Option<String> = r.get(10)?;
-                Ok(StoredEvent {
-                    event_id: id(r.get(0)?)?,
-                    device_id: r.get::<_, Option<String>>(1)?.map(id).transpose()?,
-                    device_seq: r.get::<_, Option<i64>>(2)?.map(|v| v as u64),
-                    intent_key: r.get(3)?,
-                    device_time_ms: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
-                    received_at_ms: r.get::<_, i64>(5)? as u64,
-                    clock_offset_ms: r.get(6)?,
-                    hlc: HlcStamp {
-                        wall_ms: r.get::<_, i64>(7)? as u64,
-                        logical: r.get(8)?,
-                    },
-                    status: enum_from(&status).unwrap_or(PushStatus::Applied),
-                    code: code.and_then(|c| enum_from(&c)),
-                    payload: json(&r.get::<_, String>(11)?)?,
-                })
-            })?
+            .query_map([stop.to_string()], stored_event)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(Some(StopDetail {
             view: state.view(),
             events,
         }))
+    }
+
+    pub(crate) fn device_events_impl(
+        &self,
+        device: DeviceId,
+        after_seq: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let conn = self.read();
+        let mut q = conn.prepare_cached(&format!(
+            "SELECT {STORED_EVENT_COLUMNS} FROM events
+             WHERE device_id = ?1 AND device_seq > ?2 ORDER BY device_seq LIMIT ?3"
+        ))?;
+        let rows = q
+            .query_map(
+                params![device.to_string(), after_seq as i64, limit],
+                stored_event,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
     }
 
     pub(crate) fn escalations_impl(&self, open_only: bool) -> StoreResult<Vec<Escalation>> {
