@@ -13,11 +13,13 @@ fi
 LISTEN="${DOORSTEP_LISTEN:-127.0.0.1:8080}"
 COURIERS="${DEMO_COURIERS:-12}"
 STOPS="${DEMO_STOPS:-20}"
+# Simulated time per wall-clock time: 480 runs the 8-hour day in about a minute.
+SPEEDUP="${DEMO_SPEEDUP:-480}"
 DATA=data/demo
 DB="sqlite://$DATA/doorstep.db"
 
 echo "==> building (release)"
-cargo build --release --locked -p doorstep-server
+cargo build --release --locked -p doorstep-server -p doorstep-sim
 BIN=target/release
 
 rm -rf "$DATA"
@@ -38,6 +40,17 @@ done
 URL="http://$LISTEN"
 TOKEN="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dispatcher_token"])' "$DATA/seed.json")"
 
+echo "==> simulating a delivery day: $COURIERS couriers, 30 % offline for 2+ hours, 10 % loss"
+echo "    watch it live on the dashboard: $URL/ (dispatcher token in $DATA/seed.json)"
+# The fleet's outcome is reported, not fatal: the server stays up for the dashboard either way.
+SIM_STATUS=0
+"$BIN/doorstep-sim" run --server "$URL" --seed-file "$DATA/seed.json" --couriers "$COURIERS" \
+    --speedup "$SPEEDUP" --offline-share 0.3 --offline-hours 2 --loss 0.1 --kill-share 0.1 \
+    --data-dir "$DATA/devices" --report "$DATA/sim-report.json" || SIM_STATUS=$?
+if [ "$SIM_STATUS" -ne 0 ]; then
+    echo "!! the simulated fleet reported a problem (exit $SIM_STATUS); see $DATA/sim-report.json" >&2
+fi
+
 cat <<TXT
 
 Doorstep is running.
@@ -47,6 +60,7 @@ Doorstep is running.
   Dispatcher token: $TOKEN
   Enrollment codes: $DATA/seed.json
   Server log:       $DATA/server.log
+  Fleet report:     $DATA/sim-report.json   (device outboxes in $DATA/devices)
 
 Press Ctrl-C to stop.
 TXT

@@ -1,0 +1,162 @@
+//! `doorstep-sim`: see `doorstep-sim --help`.
+
+use anyhow::Context;
+use clap::Parser;
+use doorstep_server::seed::{DemoSeed, SeedOptions, seed_demo};
+use doorstep_sim::chaos::{self, ChaosOptions};
+use doorstep_sim::cli::{ChaosArgs, Cli, Command, RunArgs};
+use doorstep_sim::clock::civil_day;
+use doorstep_sim::fleet::{self, DEMO_DEPOT, FleetOptions, RunConfig};
+use doorstep_sim::report::Report;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const HOUR: f64 = 3_600_000.0;
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn write_report(report: &Report, path: Option<&std::path::Path>) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        let json = serde_json::to_string_pretty(report)?;
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+async fn load_seed(args: &RunArgs) -> anyhow::Result<DemoSeed> {
+    if let Some(path) = &args.seed_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the seed file {}", path.display()))?;
+        return serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not the JSON printed by `doorstep-server demo-seed`",
+                path.display()
+            )
+        });
+    }
+    let url = args
+        .database
+        .as_deref()
+        .context("give --seed-file or --database")?;
+    let clock = std::sync::Arc::new(doorstep_server::clock::SystemClock);
+    let app = doorstep_server::startup::build_app(url, clock.clone())?;
+    let (day, day_start_ms) = civil_day(doorstep_server::clock::Clock::now_ms(&*clock));
+    let seeded = seed_demo(
+        &app,
+        &SeedOptions {
+            couriers: args.couriers,
+            stops_per_route: args.stops,
+            seed: args.seed,
+            day,
+            day_start_ms,
+            depot: DEMO_DEPOT,
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("seeding {url} failed: {e}"))?;
+    std::fs::create_dir_all(&args.data_dir)?;
+    let path = args.data_dir.join("seed.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&seeded)?)?;
+    eprintln!(
+        "seeded {url}; codes and dispatcher token in {}",
+        path.display()
+    );
+    Ok(seeded)
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<Report> {
+    let mut seed = load_seed(&args).await?;
+    if let Some(t) = &args.dispatcher_token {
+        seed.dispatcher_token = t.clone();
+    }
+    let cfg = RunConfig {
+        server_url: args.server.clone(),
+        fleet: FleetOptions {
+            couriers: args.couriers,
+            seed: args.seed,
+            speedup: args.speedup.max(1.0),
+            offline_share: args.offline_share,
+            offline_hours: args.offline_hours,
+            perfect_share: args.perfect_share,
+            loss: args.loss,
+            duplicate: args.duplicate,
+            kill_share: args.kill_share,
+            shift_ms: (args.shift_hours * HOUR) as u64,
+        },
+        seed,
+        data_dir: args.data_dir.clone(),
+        depot: DEMO_DEPOT,
+        progress_every: (args.progress_secs > 0).then(|| Duration::from_secs(args.progress_secs)),
+        drain_timeout: Duration::from_secs(args.drain_timeout_secs),
+    };
+    eprintln!(
+        "doorstep-sim: {} couriers against {}, {:.1} h shift at {}x ({:.0} s wall)",
+        cfg.fleet.couriers,
+        cfg.server_url,
+        args.shift_hours,
+        cfg.fleet.speedup,
+        args.shift_hours * 3_600.0 / cfg.fleet.speedup
+    );
+    let report = fleet::run(cfg).await?;
+    write_report(&report, args.report.as_deref())?;
+    Ok(report)
+}
+
+async fn chaos(args: ChaosArgs) -> anyhow::Result<Report> {
+    let mut last = None;
+    for seed in args.seed..args.seed.saturating_add(args.seeds.max(1)) {
+        let opts = ChaosOptions {
+            seed,
+            couriers: args.couriers,
+            stops: args.stops,
+            shift_ms: (args.shift_hours * HOUR) as u64,
+        };
+        let report = chaos::run(&opts).await?;
+        if !report.valid {
+            eprintln!(
+                "chaos: a property was violated with seed {seed}\n  reproduce: {}",
+                opts.reproduce_command()
+            );
+            write_report(&report, args.report.as_deref())?;
+            return Ok(report);
+        }
+        if args.seeds > 1 {
+            eprintln!("seed {seed}: ok ({} events)", report.events_created);
+        }
+        last = Some(report);
+    }
+    let report = last.context("no seed ran")?;
+    write_report(&report, args.report.as_deref())?;
+    Ok(report)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(args).await,
+        Command::Chaos(args) => chaos(args).await,
+    };
+    match result {
+        Ok(report) => {
+            println!("{}", report.summary());
+            if report.valid {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("doorstep-sim: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
