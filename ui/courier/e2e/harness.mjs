@@ -52,6 +52,7 @@ export async function startServer({ couriers = 2, stops = 12 } = {}) {
   const seed = JSON.parse(
     execFileSync(serverBin, ["demo-seed", "--database", db, "--couriers", String(couriers), "--stops", String(stops)], {
       encoding: "utf8",
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
     }),
   );
   const child = spawn(serverBin, ["serve", "--listen", "127.0.0.1:0", "--database", db], {
