@@ -180,3 +180,81 @@ impl AppState {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Screen;
+
+    /// A fresh directory per test, removed on drop.
+    struct Dir(PathBuf);
+    impl Dir {
+        fn new(name: &str) -> Self {
+            let d = std::env::temp_dir().join(format!(
+                "courier-app-test-{name}-{}-{}",
+                std::process::id(),
+                SystemClock.now_ms()
+            ));
+            std::fs::create_dir_all(&d).expect("temp dir");
+            Self(d)
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_fresh_device_is_not_enrolled_and_starts_on_no_screen() {
+        let dir = Dir::new("fresh");
+        let state = AppState::open(&dir.0).expect("open");
+        assert!(state.device.identity().expect("identity").is_none());
+        assert!(state.net().is_none(), "no sync engine before enrollment");
+        assert_eq!(state.settings(), Settings::default());
+        let e = state.new_engine().err().expect("no server yet");
+        assert_eq!(e.code, ErrorCode::NotEnrolled);
+    }
+
+    #[test]
+    fn the_screen_and_the_network_mode_survive_a_restart() {
+        let dir = Dir::new("restart");
+        let stop: doorstep_shared::StopId = "0190a0b0-0000-7000-8000-000000000001"
+            .parse()
+            .expect("stop id");
+        {
+            let state = AppState::open(&dir.0).expect("open");
+            state
+                .update_settings(|s| {
+                    s.screen = Screen {
+                        name: "attempt".into(),
+                        stop_id: Some(stop),
+                    }
+                })
+                .expect("save screen");
+            state
+                .set_network(NetworkMode::Offline, None)
+                .expect("offline");
+        }
+        let state = AppState::open(&dir.0).expect("reopen");
+        let s = state.settings();
+        assert_eq!(s.screen.name, "attempt");
+        assert_eq!(s.screen.stop_id, Some(stop));
+        assert_eq!(s.network, NetworkMode::Offline);
+        assert!(state.profile().offline);
+    }
+
+    #[test]
+    fn a_scripted_outage_starts_now_and_lasts_as_asked() {
+        let dir = Dir::new("outage");
+        let state = AppState::open(&dir.0).expect("open");
+        let before = state.now_ms();
+        let s = state
+            .set_network(NetworkMode::Outage, Some(90))
+            .expect("outage");
+        let o = s.outage.expect("an outage window");
+        assert!(o.start_ms >= before);
+        assert_eq!(o.end_ms - o.start_ms, 90_000);
+        assert_eq!(state.profile().outages, vec![o]);
+    }
+}
