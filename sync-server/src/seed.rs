@@ -137,9 +137,7 @@ fn plan_stops(rng: &mut StdRng, opts: &SeedOptions, courier: usize) -> Vec<StopP
             let len_h = [1u64, 2, 2, 3, 4][rng.random_range(0..5)];
             let start_ms = opts.day_start_ms + start_h * 3_600_000;
             let parcels = (0..rng.random_range(1..=3))
-                .filter_map(|p| {
-                    ParcelBarcode::parse(&format!("DS{:02}{:04}{}", courier % 100, n, p)).ok()
-                })
+                .filter_map(|p| ParcelBarcode::parse(&format!("DS{courier:05}{n:04}{p}")).ok())
                 .collect();
             StopPlan {
                 stop_id: StopId(uid(rng, opts.day_start_ms)),

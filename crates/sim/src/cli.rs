@@ -46,6 +46,28 @@ pub enum Command {
         scheduler picks every step, so nothing races. On a violated property the seed and the \
         command that reproduces it are printed.")]
     Chaos(ChaosArgs),
+    /// Solve one routing benchmark instance and print the solution as JSON.
+    #[command(
+        long_about = "Solve one routing benchmark instance and print the solution as JSON.\n\n\
+        Reads the TSPTW, Solomon (VRPTW) and TSPLIB formats of the public routing benchmark \
+        set and prints one JSON object: instance, cost, routes (node indices, depot excluded), \
+        elapsed_ms, plus valid/violations from an independent feasibility checker. The same \
+        solver re-plans stops on the device."
+    )]
+    Solve(SolveArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SolveArgs {
+    /// Instance file (TSPTW, Solomon .vrp/.txt or TSPLIB .tsp).
+    #[arg(long)]
+    pub instance: PathBuf,
+    /// Wall-clock budget for the search, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    pub budget_ms: u64,
+    /// Seed for the search; the same seed and budget give reproducible work.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(Args, Debug)]

@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Parser;
 use doorstep_server::seed::{DemoSeed, SeedOptions, seed_demo};
 use doorstep_sim::chaos::{self, ChaosOptions};
-use doorstep_sim::cli::{ChaosArgs, Cli, Command, RunArgs};
+use doorstep_sim::cli::{ChaosArgs, Cli, Command, RunArgs, SolveArgs};
 use doorstep_sim::clock::civil_day;
 use doorstep_sim::fleet::{self, DEMO_DEPOT, FleetOptions, RunConfig};
 use doorstep_sim::report::Report;
@@ -137,11 +137,32 @@ async fn chaos(args: ChaosArgs) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// `doorstep-sim solve`: one instance, one JSON object on stdout.
+fn solve(args: &SolveArgs) -> ExitCode {
+    match doorstep_solver::cli::run_solve(&args.instance, args.budget_ms, args.seed) {
+        Ok(out) => match serde_json::to_string(&out) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("doorstep-sim: cannot encode the solution: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Err(e) => {
+            eprintln!("doorstep-sim: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Solve(args) => return solve(&args),
         Command::Run(args) => run(args).await,
         Command::Chaos(args) => chaos(args).await,
     };
