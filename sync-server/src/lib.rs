@@ -10,7 +10,9 @@
 //! decision logic in [`merge`].
 
 pub mod auth;
+pub mod blobs;
 pub mod clock;
+pub mod evidence;
 pub mod http;
 pub mod live;
 pub mod merge;

@@ -48,6 +48,17 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Re-verify a stop's proof-of-delivery evidence (signatures, registered key, hash chain,
+    /// stored blobs) for a dispute. Prints JSON; exits 1 when the evidence does not verify.
+    VerifyProof {
+        /// The stop id.
+        stop: String,
+        #[command(flatten)]
+        db: DbArg,
+        /// Blob directory (as for `serve`).
+        #[arg(long, env = "DOORSTEP_BLOB_DIR", default_value = "./data/blobs")]
+        blob_dir: std::path::PathBuf,
+    },
     /// Create a demo world: couriers with routes and enrollment codes, and a dispatcher token.
     /// Prints JSON with the secrets (shown once).
     DemoSeed {
@@ -175,6 +186,20 @@ async fn main() -> anyhow::Result<()> {
                 "{}",
                 serde_json::json!({ "name": name, "token": token.plain })
             );
+        }
+        Command::VerifyProof { stop, db, blob_dir } => {
+            let app = startup::build_app(&db.url, clock.clone())?;
+            let stop: doorstep_shared::StopId = stop
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{stop:?} is not a stop id"))?;
+            let blobs = doorstep_server::blobs::FsBlobStore::new(blob_dir);
+            let report =
+                doorstep_server::http::blobs::proof_report(app.store.as_ref(), &blobs, stop)
+                    .map_err(|e| anyhow::anyhow!("cannot read the evidence: {e}"))?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !report.verified {
+                std::process::exit(1);
+            }
         }
         Command::DemoSeed {
             db,

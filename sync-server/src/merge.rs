@@ -105,6 +105,9 @@ pub fn decide_device_event(
     if let Err(e) = env.validate_from_device() {
         return Decision::rejected(invalid_code(&e), e.to_string(), stop_id);
     }
+    if let Some((code, detail)) = crate::evidence::push_check(env) {
+        return Decision::rejected(code, detail, stop_id);
+    }
     if let Some(k) = known {
         return if k.fingerprint == fingerprint(&env.payload) {
             Decision::settled(

@@ -11,6 +11,7 @@
 
 pub mod dashboard;
 pub mod event;
+pub mod evidence;
 pub mod hlc;
 pub mod ids;
 pub mod intent;

@@ -49,6 +49,8 @@ pub enum ProblemCode {
     IllegalTransition,
     /// Same business intent, different payload: stored as a fact and escalated.
     IntentConflict,
+    /// A proof of delivery whose evidence signature does not verify (quarantined, escalated).
+    InvalidSignature,
     /// `device_seq` skipped ahead; resume from `last_applied_seq + 1`.
     SequenceGap,
     /// A transient server failure; the event was not applied, retry it.
@@ -76,7 +78,8 @@ impl ProblemCode {
             | InvalidEvent
             | IntentKeyMismatch
             | OfficeKindFromDevice
-            | IllegalTransition => 422,
+            | IllegalTransition
+            | InvalidSignature => 422,
             RateLimited => 429,
             Unavailable | StorageBusy => 503,
             SequenceGap | ClockSkew | LateReplay => 200,
@@ -107,6 +110,7 @@ impl ProblemCode {
             IntentKeyMismatch => "intent_key_mismatch",
             OfficeKindFromDevice => "office_kind_from_device",
             IllegalTransition => "illegal_transition",
+            InvalidSignature => "invalid_signature",
             IntentConflict => "intent_conflict",
             SequenceGap => "sequence_gap",
             StorageBusy => "storage_busy",
@@ -139,6 +143,7 @@ impl ProblemCode {
             IntentKeyMismatch => "The intent key does not match the payload",
             OfficeKindFromDevice => "This event kind comes only from dispatcher commands",
             IllegalTransition => "Illegal state transition",
+            InvalidSignature => "Invalid evidence signature",
             IntentConflict => "Same intent, different payload",
             SequenceGap => "Device sequence gap",
             StorageBusy => "Storage temporarily busy",

@@ -2,6 +2,7 @@
 //! and delegate to [`crate::service::App`]; they hold no business logic.
 
 mod assets;
+pub mod blobs;
 mod body;
 mod dashboard;
 mod device;
@@ -88,7 +89,8 @@ pub fn router_with_ui<S: Store>(app: Arc<App<S>>, ui_dir: std::path::PathBuf) ->
         .route("/v1/dispatch/live", get(live::stream::<S>))
         .fallback(|| async { ApiError::bare(doorstep_shared::ProblemCode::NotFound) })
         .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(app)
+        .with_state(app.clone())
+        .merge(blobs::router(app, blobs::default_uploads()))
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {

@@ -115,7 +115,7 @@ pub enum OfficeOutcome {
     UnknownTarget(String),
 }
 
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Send + Sync + 'static + crate::evidence::EvidenceLog {
     /// The database answers.
     fn ping(&self) -> StoreResult<()>;
 

@@ -103,7 +103,9 @@ impl Outbox {
         if let Some((seq, json)) = existing {
             let env: EventEnvelope = from_json(&json, "event envelope")?;
             return Ok(
-                if fingerprint(&env.payload) == fingerprint(&draft.payload) {
+                if fingerprint(&super::evidence::unsigned(&env.payload))
+                    == fingerprint(&super::evidence::unsigned(&draft.payload))
+                {
                     AppendOutcome::Duplicate(env)
                 } else {
                     AppendOutcome::Refused(Refusal::IntentTaken { existing_seq: seq })
@@ -124,6 +126,7 @@ impl Outbox {
             .unwrap_or_default();
         let mut clock = HybridClock::resume(last, MAX_CLOCK_DRIFT_MS);
         let hlc = clock.tick(draft.now_ms);
+        let payload = super::evidence::seal(&tx, &identity.device_id, hlc, draft.payload)?;
         let env = EventEnvelope {
             event_id: EventId::from_parts(draft.now_ms, draft.random),
             device_id: identity.device_id,
@@ -133,7 +136,7 @@ impl Outbox {
             device_time_ms: draft.now_ms,
             hlc,
             blob_digests: draft.blob_digests,
-            payload: draft.payload,
+            payload,
         };
         tx.execute(
             "INSERT INTO events (device_seq, event_id, intent_key, kind, stop_id, created_at_ms, envelope)

@@ -12,6 +12,7 @@
 //!   is written to it.
 
 mod append;
+pub mod evidence;
 mod projection;
 mod queue;
 pub mod schema;

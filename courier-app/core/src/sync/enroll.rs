@@ -22,7 +22,12 @@ pub async fn enroll(
     transport: &dyn Transport,
     request: &EnrollRequest,
 ) -> Result<Identity, EnrollError> {
-    let body = serde_json::to_vec(request).map_err(|e| EnrollError::Refused(e.to_string()))?;
+    // The evidence key is created here, once; the server registers its public half.
+    let mut request = request.clone();
+    if request.public_key.is_none() {
+        request.public_key = Some(device.with_outbox(|o| o.evidence_public_key())?);
+    }
+    let body = serde_json::to_vec(&request).map_err(|e| EnrollError::Refused(e.to_string()))?;
     let answer: Result<_, TransportError> =
         transport.send(Request::Enroll { body: body.into() }).await;
     let sent = Sent {

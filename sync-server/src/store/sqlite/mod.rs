@@ -3,6 +3,7 @@
 //! reader connections for the dispatcher API and pulls.
 
 mod dashboard;
+mod evidence;
 mod identity;
 mod office;
 mod push;

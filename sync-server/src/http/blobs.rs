@@ -1,0 +1,334 @@
+//! Blob endpoints: resumable uploads for devices (`/v1/uploads`), blob reads for dispatchers
+//! (`/v1/blobs/{digest}`) and the proof re-verification (`/v1/dispatch/stops/{id}/proof`).
+//!
+//! Upload protocol (tus-like; headers as in tus 1.0, checksum as hex SHA-256):
+//! - `POST /v1/uploads` `{"digest", "size"}` → `201` + `Location` + `Upload-Offset: 0`, or
+//!   `200 {"status":"stored"}` when the digest is already stored.
+//! - `HEAD /v1/uploads/{id}` → `204` + `Upload-Offset` + `Upload-Length`; `404` when the
+//!   session is unknown or expired (start a new one).
+//! - `PATCH /v1/uploads/{id}` with `Upload-Offset` and `Upload-Checksum: sha256 <hex>` →
+//!   `204` + the new `Upload-Offset` (and `Upload-Complete: true` when verified and stored);
+//!   `409` on a wrong offset (the right one is in `Upload-Offset`), `460` on a chunk checksum
+//!   mismatch, `422` when the whole does not hash to the declared digest.
+
+use super::problem::ApiJson;
+use crate::blobs::uploads::{Appended, Created, UploadError, Uploads};
+use crate::blobs::{BlobStore, FsBlobStore};
+use crate::evidence::{ProofReport, verify_stop};
+use crate::service::{ApiError, App};
+use crate::store::Store;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use doorstep_shared::{BlobDigest, ProblemCode, StopId};
+use std::sync::Arc;
+
+/// Upload sessions live this long without progress (`DOORSTEP_UPLOAD_TTL_SECS`).
+pub const DEFAULT_UPLOAD_TTL_MS: u64 = 24 * 3600 * 1000;
+
+/// The blob side of the server: the store and the upload sessions.
+pub struct BlobState<S: Store> {
+    pub app: Arc<App<S>>,
+    pub uploads: Arc<Uploads>,
+}
+
+impl<S: Store> Clone for BlobState<S> {
+    fn clone(&self) -> Self {
+        Self {
+            app: self.app.clone(),
+            uploads: self.uploads.clone(),
+        }
+    }
+}
+
+/// Uploads over a file-system store in `DOORSTEP_BLOB_DIR` (default `./data/blobs`).
+pub fn default_uploads() -> Arc<Uploads> {
+    let dir = std::env::var("DOORSTEP_BLOB_DIR").unwrap_or_else(|_| "./data/blobs".into());
+    let ttl = std::env::var("DOORSTEP_UPLOAD_TTL_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(|s| s * 1000)
+        .unwrap_or(DEFAULT_UPLOAD_TTL_MS);
+    Arc::new(Uploads::new(Arc::new(FsBlobStore::new(dir)), ttl))
+}
+
+/// The blob routes over `app` and `uploads`.
+pub fn router<S: Store>(app: Arc<App<S>>, uploads: Arc<Uploads>) -> Router {
+    Router::new()
+        .route("/v1/uploads", post(create::<S>))
+        .route(
+            "/v1/uploads/{id}",
+            axum::routing::head(offset::<S>).patch(append::<S>),
+        )
+        .route("/v1/blobs/{digest}", get(blob::<S>))
+        .route("/v1/dispatch/stops/{stop_id}/proof", get(proof::<S>))
+        .with_state(BlobState { app, uploads })
+}
+
+fn problem(status: StatusCode, code: &str, detail: String) -> Response {
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": code,
+        "status": status.as_u16(),
+        "code": code,
+        "detail": detail,
+    });
+    let mut res = (status, body.to_string()).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    res
+}
+
+fn upload_problem(e: UploadError) -> Response {
+    let detail = e.to_string();
+    match e {
+        UploadError::NotFound(_) => problem(StatusCode::NOT_FOUND, "upload_not_found", detail),
+        UploadError::OffsetMismatch { expected, .. } => {
+            let mut r = problem(StatusCode::CONFLICT, "upload_offset_mismatch", detail);
+            r.headers_mut()
+                .insert("upload-offset", HeaderValue::from(expected));
+            r
+        }
+        UploadError::ChecksumMismatch => problem(
+            StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
+            "checksum_mismatch",
+            detail,
+        ),
+        UploadError::DigestMismatch(_) => {
+            problem(StatusCode::UNPROCESSABLE_ENTITY, "digest_mismatch", detail)
+        }
+        UploadError::TooLong { .. } | UploadError::TooLarge(_) => {
+            problem(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", detail)
+        }
+        UploadError::Storage(e) => {
+            tracing::error!(error = %e, "blob storage failed");
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_busy",
+                "blob storage failed; retry".into(),
+            )
+        }
+    }
+}
+
+async fn device<S: Store>(st: &BlobState<S>, headers: &HeaderMap) -> Result<(), Response> {
+    let parts_token = crate::auth::bearer(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    );
+    st.app
+        .device_for_token(parts_token)
+        .await
+        .map(|_| ())
+        .map_err(IntoResponse::into_response)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, UploadError> + Send + 'static,
+) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(upload_problem),
+        Err(_) => Err(ApiError::bare(ProblemCode::Internal).into_response()),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct CreateUpload {
+    pub digest: BlobDigest,
+    pub size: u64,
+}
+
+async fn create<S: Store>(
+    State(st): State<BlobState<S>>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<CreateUpload>,
+) -> Response {
+    if let Err(r) = device(&st, &headers).await {
+        return r;
+    }
+    let now = st.app.clock.now_ms();
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let uploads = st.uploads.clone();
+    match blocking(move || uploads.create(req.digest, req.size, now, id)).await {
+        Ok(Created::AlreadyStored) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"status":"stored"}"#,
+        )
+            .into_response(),
+        Ok(Created::Session { id, offset }) => {
+            let location = format!("/v1/uploads/{id}");
+            let body = serde_json::json!({"id": id, "location": location, "offset": offset});
+            let mut r = (StatusCode::CREATED, body.to_string()).into_response();
+            let h = r.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                h.insert(header::LOCATION, v);
+            }
+            h.insert("upload-offset", HeaderValue::from(offset));
+            r
+        }
+        Err(r) => r,
+    }
+}
+
+async fn offset<S: Store>(
+    State(st): State<BlobState<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = device(&st, &headers).await {
+        return r;
+    }
+    let now = st.app.clock.now_ms();
+    let uploads = st.uploads.clone();
+    match blocking(move || uploads.offset(&id, now)).await {
+        Ok((offset, size)) => {
+            let mut r = StatusCode::NO_CONTENT.into_response();
+            r.headers_mut()
+                .insert("upload-offset", HeaderValue::from(offset));
+            r.headers_mut()
+                .insert("upload-length", HeaderValue::from(size));
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(r) => r,
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn append<S: Store>(
+    State(st): State<BlobState<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = device(&st, &headers).await {
+        return r;
+    }
+    let Some(offset) = header_str(&headers, "upload-offset").and_then(|s| s.parse::<u64>().ok())
+    else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "malformed_request",
+            "Upload-Offset header missing".into(),
+        );
+    };
+    let Some(checksum) = header_str(&headers, "upload-checksum")
+        .and_then(|s| s.strip_prefix("sha256 "))
+        .map(str::to_owned)
+    else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "malformed_request",
+            "Upload-Checksum: sha256 <hex> header missing".into(),
+        );
+    };
+    let now = st.app.clock.now_ms();
+    let uploads = st.uploads.clone();
+    match blocking(move || uploads.append(&id, offset, &checksum, &body, now)).await {
+        Ok(done) => {
+            let (offset, complete) = match done {
+                Appended::Partial { offset } => (offset, false),
+                Appended::Complete { size, .. } => (size, true),
+            };
+            let mut r = StatusCode::NO_CONTENT.into_response();
+            r.headers_mut()
+                .insert("upload-offset", HeaderValue::from(offset));
+            if complete {
+                r.headers_mut()
+                    .insert("upload-complete", HeaderValue::from_static("true"));
+            }
+            r
+        }
+        Err(r) => r,
+    }
+}
+
+async fn blob<S: Store>(
+    State(st): State<BlobState<S>>,
+    headers: HeaderMap,
+    Path(digest): Path<String>,
+) -> Response {
+    if let Err(e) = st.app.dispatcher_for_token(bearer_of(&headers)).await {
+        return e.into_response();
+    }
+    let Ok(digest) = BlobDigest::parse(&digest) else {
+        return ApiError::new(ProblemCode::NotFound, "not a blob digest").into_response();
+    };
+    let store = st.uploads.store().clone();
+    let d = digest.clone();
+    match tokio::task::spawn_blocking(move || store.read(&d)).await {
+        Ok(Ok(Some(bytes))) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "image/jpeg"),
+                (
+                    header::CACHE_CONTROL,
+                    "private, max-age=31536000, immutable",
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Ok(Ok(None)) => ApiError::new(
+            ProblemCode::NotFound,
+            format!("blob {digest} is pending (not uploaded yet)"),
+        )
+        .into_response(),
+        _ => ApiError::bare(ProblemCode::Internal).into_response(),
+    }
+}
+
+fn bearer_of(headers: &HeaderMap) -> Option<&str> {
+    crate::auth::bearer(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// Re-verifies a stop's evidence for a dispute, with which blobs are still pending.
+pub fn proof_report<S: Store>(
+    store: &S,
+    blobs: &dyn BlobStore,
+    stop: StopId,
+) -> crate::store::StoreResult<ProofReport> {
+    let logged = store.logged_proofs(stop)?;
+    Ok(verify_stop(stop, &logged, &|d| blobs.contains(d)))
+}
+
+async fn proof<S: Store>(
+    State(st): State<BlobState<S>>,
+    headers: HeaderMap,
+    Path(stop): Path<String>,
+) -> Response {
+    if let Err(e) = st.app.dispatcher_for_token(bearer_of(&headers)).await {
+        return e.into_response();
+    }
+    let Ok(stop) = stop.parse::<StopId>() else {
+        return ApiError::new(ProblemCode::NotFound, "not a stop id").into_response();
+    };
+    let store = st.app.store.clone();
+    let blobs = st.uploads.store().clone();
+    match tokio::task::spawn_blocking(move || proof_report(store.as_ref(), blobs.as_ref(), stop))
+        .await
+    {
+        Ok(Ok(report)) => axum::Json(report).into_response(),
+        Ok(Err(e)) => ApiError::from(e).into_response(),
+        Err(_) => ApiError::bare(ProblemCode::Internal).into_response(),
+    }
+}

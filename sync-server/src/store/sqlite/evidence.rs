@@ -1,0 +1,71 @@
+//! Reading a stop's proof events back for dispute re-verification.
+
+use super::{SqliteStore, id, json};
+use crate::evidence::{EvidenceLog, LoggedProof};
+use crate::store::StoreResult;
+use doorstep_shared::event::EventPayload;
+use doorstep_shared::{DeviceId, HlcStamp, StopId};
+use rusqlite::{OptionalExtension, params};
+
+impl EvidenceLog for SqliteStore {
+    fn logged_proofs(&self, stop_id: StopId) -> StoreResult<Vec<LoggedProof>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(
+            "SELECT e.event_id, e.device_id, e.device_seq, e.hlc_wall, e.hlc_logical, e.status,
+                    e.payload, d.public_key
+             FROM events e LEFT JOIN devices d ON d.device_id = e.device_id
+             WHERE e.stop_id = ?1 AND e.kind = 'proof_captured' AND e.device_id IS NOT NULL
+             ORDER BY e.log_seq",
+        )?;
+        let rows = stmt
+            .query_map([stop_id.to_string()], |r| {
+                Ok((
+                    id(r.get(0)?)?,
+                    id::<DeviceId>(r.get(1)?)?,
+                    r.get::<_, i64>(2)? as u64,
+                    HlcStamp {
+                        wall_ms: r.get::<_, i64>(3)? as u64,
+                        logical: r.get::<_, i64>(4)? as u32,
+                    },
+                    r.get::<_, String>(5)?,
+                    json::<EventPayload>(&r.get::<_, String>(6)?)?,
+                    r.get::<_, Option<String>>(7)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut prev_stmt = conn.prepare_cached(
+            "SELECT payload FROM events
+             WHERE device_id = ?1 AND kind = 'proof_captured' AND device_seq < ?2
+             ORDER BY device_seq DESC LIMIT 1",
+        )?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (event_id, device_id, device_seq, hlc, status, payload, key) in rows {
+            let EventPayload::ProofCaptured(proof) = payload else {
+                continue;
+            };
+            let previous: Option<String> = prev_stmt
+                .query_row(params![device_id.to_string(), device_seq as i64], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            let previous_statement = match previous.as_deref().map(json::<EventPayload>) {
+                Some(Ok(EventPayload::ProofCaptured(p))) => {
+                    p.signature.map(|s| s.statement_digest).unwrap_or_default()
+                }
+                Some(Err(e)) => return Err(e.into()),
+                _ => String::new(),
+            };
+            out.push(LoggedProof {
+                event_id,
+                device_id,
+                device_seq,
+                hlc,
+                status,
+                proof,
+                registered_key: key,
+                previous_statement,
+            });
+        }
+        Ok(out)
+    }
+}
