@@ -22,6 +22,8 @@ APT_PACKAGES=(
     xvfb
     xauth
     webkit2gtk-driver
+    # rerouting model: a project venv holding onnxruntime (its libonnxruntime.so is the runtime)
+    python3-venv
 )
 
 log() { printf 'setup: %s\n' "$*"; }
@@ -124,4 +126,21 @@ if command -v npm >/dev/null 2>&1; then
 else
     die "npm not found: install Node.js >= 20 with npm to build and test the dashboard"
 fi
+# --- models venv (ONNX Runtime for rerouting, training pipeline) --------------------------
+# `ort` loads libonnxruntime.so.1.31.1 from the onnxruntime wheel at run time; tests and the
+# reroute bench find it in .venv (or at $ORT_DYLIB_PATH). Reinstalls only when the pins change.
+venv="$repo_root/.venv"
+venv_stamp="$venv/.requirements.sha256"
+want="$(sha256sum "$repo_root/models/requirements.txt" | cut -d' ' -f1)"
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv_stamp" 2>/dev/null)" != "$want" ]; then
+    log "models: creating $venv with models/requirements.txt"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$repo_root/models/requirements.txt"
+    printf '%s\n' "$want" >"$venv_stamp"
+else
+    log "models: .venv up to date, skipped pip"
+fi
+ort_lib="$(ls "$venv"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.1.31.1 2>/dev/null | head -n1)"
+[ -n "$ort_lib" ] || die "models: libonnxruntime.so.1.31.1 not found in $venv after pip install"
+log "models: ONNX Runtime at $ort_lib (export ORT_DYLIB_PATH to override)"
 log "done"

@@ -19,6 +19,7 @@
 pub mod clock;
 pub mod device;
 pub mod outbox;
+pub mod reroute;
 pub mod proof;
 pub mod sync;
 pub mod testing;
