@@ -16,6 +16,8 @@
 //! - Nothing is dropped: events are append-only; rejected ones stay visible with their code.
 //! - Portable: no Linux-only APIs, no Tauri; the shell calls into [`device::Device`].
 
+pub mod blobs;
+pub mod ble;
 pub mod clock;
 pub mod device;
 pub mod outbox;

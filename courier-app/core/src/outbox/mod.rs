@@ -12,6 +12,7 @@
 //!   is written to it.
 
 mod append;
+mod blob_queue;
 pub mod evidence;
 mod projection;
 mod queue;
@@ -19,6 +20,7 @@ pub mod schema;
 mod views;
 
 pub use append::{AppendOutcome, Check, Draft, Refusal};
+pub use blob_queue::{BlobKind, QueuedBlob};
 pub use queue::{PendingEvent, QueueStats, SettledProblem};
 pub use views::{LocalEvent, RouteView, StopDetail, StopSummary};
 
