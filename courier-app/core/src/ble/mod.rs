@@ -5,6 +5,8 @@
 //! same trait; without a Bluetooth adapter it fails with [`BleError::NoAdapter`] and the app
 //! carries on without presence evidence.
 
+#[cfg(target_os = "linux")]
+pub mod btle;
 pub mod parse;
 pub mod presence;
 pub mod sim;
