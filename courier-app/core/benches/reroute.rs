@@ -196,7 +196,7 @@ fn latency(rerouter: &mut Rerouter, budget_ms: u64) -> serde_json::Value {
     let infer200 = model(&rows200);
     let grid200 = model(&[]);
     let mut full = serde_json::Map::new();
-    for stops in [50usize, 200] {
+    for stops in [50usize, 100, 200] {
         let mut times = Vec::new();
         for rep in 0..220u32 {
             let sc = Scenario::generate_sized(99, 500 + rep, 0, Some(stops));

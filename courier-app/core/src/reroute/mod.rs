@@ -9,6 +9,7 @@
 //! - [`features`] — the model's input schema; [`plan`] — pure instance/grid/hook/schedule.
 //! - [`manifest`] and [`onnx`] — the model file, checked against its manifest at load.
 //! - [`rerouter`] — the app's API: load, propose, accept (a `RouteReplanned` fact).
+//! - [`from_view`] — the driver's route screen to a planning input.
 //!
 //! ```no_run
 //! use courier_core::reroute::{Rerouter, onnx};
@@ -26,6 +27,7 @@
 
 mod error;
 pub mod features;
+pub mod from_view;
 pub mod manifest;
 pub mod onnx;
 pub mod plan;
