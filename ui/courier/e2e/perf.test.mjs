@@ -38,6 +38,20 @@ test("cold start and tap-to-confirmation latency", async () => {
   await s.click('[data-testid="enroll-btn"]');
   await s.waitVisible('[data-testid="stop-row"]');
   const route = await s.invoke("get_route", { day: null });
+
+  // Notes on the last stop (not used by the deliveries below).
+  const last = route.stops[route.stops.length - 1];
+  await s.click(`[data-testid="stop-row"][data-stop-id="${last.stop_id}"]`);
+  await s.waitScreen("stop");
+  await s.click('[data-testid="notes-btn"]');
+  await s.waitScreen("notes");
+  await s.type('[data-testid="note-text"]', "Side door, ring twice");
+  await s.click('[data-testid="note-save"]');
+  await s.waitVisible('[data-testid="notes-list"]');
+  assert.match(await s.text(await s.find('[data-testid="notes-list"]')), /Side door, ring twice/);
+  await s.screenshot("notes");
+  await s.click('[data-testid="tab-route"]');
+  await s.waitScreen("route");
   await s.close();
 
   // ---- cold start: process launch, webview, first IPC round trips, route rendered

@@ -192,6 +192,7 @@ function enrollmentScreen(): HTMLElement {
           app.enrolled = snap.enrolled;
           app.deviceId = snap.device_id;
           app.serverUrl = snap.server_url;
+          await refreshStatus();
           await go("route");
         } catch (e) {
           err.textContent = errorText(e);
