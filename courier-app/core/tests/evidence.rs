@@ -76,3 +76,41 @@ async fn proofs_are_signed_chained_and_tampering_shows() {
     }
     assert!(verify(&second.device_id, second.hlc, &link, Some(&key)).is_err());
 }
+
+#[tokio::test]
+async fn capturing_a_proof_queues_its_blobs_and_records_a_signed_event() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(T0));
+    let server = Arc::new(FakeServer::new(clock.clone()));
+    let device = enrolled(&dir, &server, clock, 2).await;
+    let img = image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 90]));
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new(&mut jpeg)
+        .encode_image(&img)
+        .expect("encode");
+    let here = GeoPoint {
+        lat: 52.5,
+        lon: 13.4,
+    };
+    let env = recorded(
+        device
+            .capture_proof(stop_id(0), 1, &jpeg, Some("R. Cipient".into()), Some(here))
+            .expect("capture"),
+    );
+    let p = proof_of(&env);
+    assert_eq!((p.photos.len(), p.thumbnails.len()), (1, 1));
+    let key = device.evidence_public_key().expect("key");
+    assert!(verify(&env.device_id, env.hlc, p, Some(&key)).is_ok());
+    let mut outbox =
+        courier_core::Outbox::open(dir.path().join("outbox.db")).expect("second connection");
+    assert_eq!(outbox.pending_blobs().expect("pending"), 2);
+    let first = outbox.next_blob().expect("next").expect("queued");
+    assert_eq!(first.digest, p.thumbnails[0], "the thumbnail goes first");
+    // A file that is not an image is refused before anything is recorded.
+    assert!(
+        device
+            .capture_proof(stop_id(1), 1, b"not a photo", None, None)
+            .is_err()
+    );
+    assert_eq!(outbox.pending_blobs().expect("pending"), 2);
+}
