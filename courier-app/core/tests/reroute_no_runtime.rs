@@ -11,7 +11,7 @@ use reroute_support::{models, route};
 fn assert_solver_only(rerouter: &mut Rerouter, seed: u64) {
     let sc = route(seed);
     let p = rerouter
-        .propose(&sc.input, &Budget::iterations(30), seed)
+        .propose(&sc.input, &Budget::iterations(10), seed)
         .unwrap_or_else(|e| panic!("seed {seed}: fallback must still plan: {e}"));
     assert_eq!(p.model_version, None, "seed {seed}");
     assert!(p.notice.is_some(), "seed {seed}: the app must get a notice");
