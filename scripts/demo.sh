@@ -18,6 +18,9 @@ SPEEDUP="${DEMO_SPEEDUP:-480}"
 DATA=data/demo
 DB="sqlite://$DATA/doorstep.db"
 
+echo "==> building the dispatcher dashboard"
+npm run build --prefix ui -w dashboard
+
 echo "==> building (release)"
 cargo build --release --locked -p doorstep-server -p doorstep-sim
 BIN=target/release
