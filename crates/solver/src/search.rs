@@ -180,7 +180,9 @@ pub fn local_search(
                     improved = true;
                 }
                 i += 1;
-                if i % 16 == 0 && budget.out_of_time() {
+                // One position can cost O(n²) hook re-simulations on a long route, so the
+                // clock is read after every position (a clock read is cheap next to that).
+                if budget.out_of_time() {
                     return;
                 }
             }
@@ -194,6 +196,9 @@ pub fn local_search(
                 if let Some(mv) = best.mv {
                     mv.apply(st);
                     improved = true;
+                }
+                if budget.out_of_time() {
+                    return;
                 }
             }
         }
