@@ -6,7 +6,7 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The version this build writes. Files with a higher version are refused, not downgraded.
-pub const CURRENT_VERSION: i64 = 2;
+pub const CURRENT_VERSION: i64 = 3;
 
 /// Version 1: the first released outbox (events with a `synced` flag, a key-value table).
 const V1: &str = "
@@ -67,7 +67,31 @@ CREATE TABLE stops (
 );
 ";
 
-const MIGRATIONS: [&str; 2] = [V1, V2];
+/// Version 3: a parcel → stop index, kept by triggers, so a scan finds its stop without
+/// parsing every stop's plan (the capture hot path).
+const V3: &str = "
+CREATE TABLE stop_parcels (
+    parcel  TEXT NOT NULL,
+    stop_id TEXT NOT NULL,
+    PRIMARY KEY (parcel, stop_id)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO stop_parcels (parcel, stop_id)
+    SELECT p.value, s.stop_id FROM stops s, json_each(s.plan, '$.parcels') p;
+CREATE TRIGGER stop_parcels_insert AFTER INSERT ON stops BEGIN
+    INSERT OR IGNORE INTO stop_parcels (parcel, stop_id)
+        SELECT p.value, NEW.stop_id FROM json_each(NEW.plan, '$.parcels') p;
+END;
+CREATE TRIGGER stop_parcels_update AFTER UPDATE OF plan ON stops BEGIN
+    DELETE FROM stop_parcels WHERE stop_id = OLD.stop_id;
+    INSERT OR IGNORE INTO stop_parcels (parcel, stop_id)
+        SELECT p.value, NEW.stop_id FROM json_each(NEW.plan, '$.parcels') p;
+END;
+CREATE TRIGGER stop_parcels_delete AFTER DELETE ON stops BEGIN
+    DELETE FROM stop_parcels WHERE stop_id = OLD.stop_id;
+END;
+";
+
+const MIGRATIONS: [&str; 3] = [V1, V2, V3];
 
 /// Brings the file to [`CURRENT_VERSION`]. Returns the version found before migrating.
 pub fn migrate(conn: &mut Connection) -> Result<i64, MigrateError> {

@@ -149,9 +149,9 @@ impl Outbox {
 
     /// The stop that carries `parcel` on the latest route that lists it.
     pub fn stop_of_parcel(&self, parcel: &ParcelBarcode) -> Result<Option<StopId>, OutboxError> {
-        let mut q = self.conn.prepare(
-            "SELECT s.stop_id FROM stops s JOIN routes r USING (route_id), json_each(s.plan, '$.parcels') p
-             WHERE p.value = ?1 ORDER BY r.day DESC, r.version DESC LIMIT 1",
+        let mut q = self.conn.prepare_cached(
+            "SELECT s.stop_id FROM stop_parcels p JOIN stops s USING (stop_id) JOIN routes r USING (route_id)
+             WHERE p.parcel = ?1 ORDER BY r.day DESC, r.version DESC LIMIT 1",
         )?;
         let mut rows = q.query_map([parcel.as_str()], |r| r.get::<_, String>(0))?;
         match rows.next() {
