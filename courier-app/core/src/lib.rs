@@ -16,13 +16,13 @@
 //! - Nothing is dropped: events are append-only; rejected ones stay visible with their code.
 //! - Portable: no Linux-only APIs, no Tauri; the shell calls into [`device::Device`].
 
-pub mod blobs;
 pub mod ble;
+pub mod blobs;
 pub mod clock;
 pub mod device;
 pub mod outbox;
-pub mod reroute;
 pub mod proof;
+pub mod reroute;
 pub mod sync;
 pub mod testing;
 pub mod transport;
