@@ -1,6 +1,7 @@
 //! The blob API over HTTP (reqwest).
 
 use super::{BlobRequest, BlobResponse, BlobTransport};
+use crate::transport::http::map_error;
 use crate::transport::http::parse_retry_after;
 use crate::transport::{RawResponse, TransportError};
 use std::time::Duration;
@@ -13,24 +14,10 @@ pub struct HttpBlobTransport {
 
 impl HttpBlobTransport {
     pub fn new(base_url: &str, timeout: Duration) -> Result<Self, TransportError> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .map_err(|e| TransportError::Io(e.to_string()))?;
         Ok(Self {
-            client,
+            client: crate::transport::http::client(timeout)?,
             base_url: base_url.trim_end_matches('/').to_owned(),
         })
-    }
-}
-
-fn map_error(e: reqwest::Error) -> TransportError {
-    if e.is_timeout() {
-        TransportError::Timeout
-    } else if e.is_connect() {
-        TransportError::Connect(e.to_string())
-    } else {
-        TransportError::Io(e.to_string())
     }
 }
 

@@ -12,19 +12,24 @@ pub struct HttpTransport {
 
 impl HttpTransport {
     pub fn new(base_url: &str, timeout: Duration) -> Result<Self, TransportError> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| TransportError::Io(e.to_string()))?;
         Ok(Self {
-            client,
+            client: client(timeout)?,
             base_url: base_url.trim_end_matches('/').to_owned(),
         })
     }
 }
 
-fn map_error(e: reqwest::Error) -> TransportError {
+/// The HTTP client every device transport uses: a whole-request timeout and a bounded connect.
+pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, TransportError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .build()
+        .map_err(|e| TransportError::Io(e.to_string()))
+}
+
+/// Classifies a client error: timeouts and refused connections are told apart from the rest.
+pub(crate) fn map_error(e: reqwest::Error) -> TransportError {
     if e.is_timeout() {
         TransportError::Timeout
     } else if e.is_connect() {
