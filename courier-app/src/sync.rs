@@ -11,8 +11,6 @@ use tauri::State;
 pub struct StatusView {
     #[serde(flatten)]
     pub status: SyncStatus,
-    /// Proof-of-delivery photos not yet uploaded (none until the device captures photos).
-    pub photos_pending: u64,
     /// The field-test network mode, so the status bar can say "offline (field test)".
     pub network: NetworkMode,
     pub now_ms: u64,
@@ -22,7 +20,6 @@ pub struct StatusView {
 pub fn sync_status(state: State<'_, AppState>) -> IpcResult<StatusView> {
     Ok(StatusView {
         status: state.device.sync_status()?,
-        photos_pending: 0,
         network: state.settings().network,
         now_ms: state.now_ms(),
     })

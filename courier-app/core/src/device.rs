@@ -320,12 +320,13 @@ impl Device {
     /// Recomputes the outbox-derived fields of the status and publishes it.
     pub fn refresh_status(&self) -> Result<(), DeviceError> {
         let now = self.now_ms();
-        let (stats, problems, cursor, offset) = self.with_outbox(|o| {
+        let (stats, problems, cursor, offset, photos) = self.with_outbox(|o| {
             Ok((
                 o.queue_stats()?,
                 o.problems()?,
                 o.pull_cursor()?,
                 o.clock_offset_ms()?,
+                o.pending_blobs()?,
             ))
         })?;
         self.inner.status.send_modify(|s| {
@@ -335,6 +336,7 @@ impl Device {
             s.rejected = problems;
             s.pull_cursor = cursor;
             s.clock_offset_ms = offset;
+            s.photos_pending = photos;
         });
         Ok(())
     }

@@ -426,9 +426,13 @@ impl<T: Transport> SyncEngine<T> {
         settled: &mut u64,
     ) -> Result<Step, DeviceError> {
         let now = self.device.now_ms();
-        let (events, stats) = self
-            .device
-            .with_outbox(|o| Ok((o.envelopes(first, last)?, o.queue_stats()?)))?;
+        let (events, stats, photos) = self.device.with_outbox(|o| {
+            Ok((
+                o.envelopes(first, last)?,
+                o.queue_stats()?,
+                o.pending_blobs()?,
+            ))
+        })?;
         let n = events.len();
         let request = PushRequest {
             device_id: identity.device_id,
@@ -437,7 +441,7 @@ impl<T: Transport> SyncEngine<T> {
             queue: Some(DeviceQueueReport {
                 queued_events: stats.queued,
                 oldest_unsynced_ms: stats.oldest_unsynced_at_ms.map(|t| now.saturating_sub(t)),
-                photos_pending: 0,
+                photos_pending: photos,
                 rejected_events: stats.rejected + stats.conflicts,
             }),
         };

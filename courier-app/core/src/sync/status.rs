@@ -40,6 +40,8 @@ pub struct SyncStatus {
     /// A terminal problem that stops automatic sync until someone acts.
     pub blocked: Option<String>,
     pub pull_cursor: u64,
+    /// Proof-of-delivery blobs (photos, signatures) queued but not yet on the server.
+    pub photos_pending: u64,
 }
 
 impl Default for SyncStatus {
@@ -62,6 +64,7 @@ impl Default for SyncStatus {
             needs_reenroll: false,
             blocked: None,
             pull_cursor: 0,
+            photos_pending: 0,
         }
     }
 }
