@@ -230,6 +230,28 @@ pub fn state_escalations(before: &StopState, after: &StopState) -> Vec<NewEscala
     out
 }
 
+/// Failed contact attempts after which the customer counts as unreachable.
+pub const UNREACHABLE_AFTER_FAILED_CONTACTS: u32 = 2;
+
+/// The escalation a contact attempt opens: `customer_unreachable` when the stop's count of
+/// failed attempts (`failed_before` → `failed_after`) reaches the threshold. It crosses the
+/// threshold once, so the third and later failures open nothing.
+pub fn contact_escalation(
+    stop_id: StopId,
+    failed_before: u32,
+    failed_after: u32,
+) -> Option<NewEscalation> {
+    (failed_before < UNREACHABLE_AFTER_FAILED_CONTACTS
+        && failed_after >= UNREACHABLE_AFTER_FAILED_CONTACTS)
+        .then(|| NewEscalation {
+            kind: EscalationKind::CustomerUnreachable,
+            stop_id: Some(stop_id),
+            detail: format!(
+                "customer unreachable after {failed_after} unsuccessful contact attempts"
+            ),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,5 +464,18 @@ mod tests {
         let d = decide_device_event(&env(1, fix), COURIER, None, None);
         assert_eq!(d.status, PushStatus::Applied);
         assert!(d.record_intent && d.new_state.is_none());
+    }
+
+    #[test]
+    fn the_second_failed_contact_opens_customer_unreachable_once() {
+        let stop = StopId(uuid::Uuid::from_u128(9));
+        assert!(contact_escalation(stop, 0, 1).is_none());
+        let esc = contact_escalation(stop, 1, 2).expect("second failure escalates");
+        assert_eq!(esc.kind, EscalationKind::CustomerUnreachable);
+        assert_eq!(esc.stop_id, Some(stop));
+        // A successful attempt in between counts nothing; later failures open nothing more.
+        assert!(contact_escalation(stop, 1, 1).is_none());
+        assert!(contact_escalation(stop, 2, 3).is_none());
+        assert!(contact_escalation(stop, 2, 2).is_none());
     }
 }

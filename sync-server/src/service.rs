@@ -353,6 +353,17 @@ impl<S: Store> App<S> {
         payload: EventPayload,
         issued_by: &str,
     ) -> ApiResult<OfficeOutcome> {
+        self.record_office_contact(payload, issued_by, None).await
+    }
+
+    /// [`Self::record_office`] for a contact-customer command, which also tells the store
+    /// whether the customer was reached (`contact_reached`).
+    pub async fn record_office_contact(
+        &self,
+        payload: EventPayload,
+        issued_by: &str,
+        contact_reached: Option<bool>,
+    ) -> ApiResult<OfficeOutcome> {
         if let Err(e) = payload.validate() {
             return Err(ApiError::new(ProblemCode::InvalidEvent, e.to_string()));
         }
@@ -361,6 +372,7 @@ impl<S: Store> App<S> {
             issued_by: issued_by.to_owned(),
             recorded_at_ms: self.clock.now_ms(),
             hlc: self.tick(),
+            contact_reached,
         };
         let store = self.store.clone();
         let (kind, stop_id) = (ev.payload.kind(), ev.payload.stop_id());

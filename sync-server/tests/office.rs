@@ -180,3 +180,122 @@ async fn a_long_poll_is_woken_by_a_reschedule_and_sees_only_its_own_courier() {
     assert!(p.changes.is_empty(), "{p:?}");
     assert_eq!(w.api.stop(stop).await.view.window, Some(window));
 }
+
+#[tokio::test]
+async fn the_second_failed_contact_attempt_escalates_customer_unreachable_once() {
+    let w = World::new();
+    let stop = w.stops(0)[0];
+    let unreachable = |all: Vec<doorstep_shared::protocol::Escalation>| {
+        all.into_iter()
+            .filter(|e| e.kind == EscalationKind::CustomerUnreachable && e.stop_id == Some(stop))
+            .count()
+    };
+    let contact = async |n: u128, result: &str| {
+        let body = json!({
+            "note_id": uuid::Uuid::from_u128(n),
+            "result": result,
+            "message": "",
+        });
+        let key = format!("contact-{n}");
+        let r = w.api.stop_command(stop, "contact", &body, Some(&key)).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        // A replayed request (same key) and a double click (same note) count once.
+        let again = w.api.stop_command(stop, "contact", &body, Some(&key)).await;
+        assert_eq!(again.status, 200);
+        let other_key = format!("contact-{n}-again");
+        let dup = w
+            .api
+            .stop_command(stop, "contact", &body, Some(&other_key))
+            .await;
+        assert_eq!(
+            dup.json::<CommandReceipt>().outcome,
+            CommandOutcome::AlreadyApplied
+        );
+    };
+
+    contact(1, "no_answer").await;
+    contact(2, "reached").await;
+    assert_eq!(unreachable(w.api.escalations(true).await), 0);
+    contact(3, "wrong_number").await;
+    let open = w.api.escalations(false).await;
+    assert_eq!(unreachable(open.clone()), 1);
+    let esc = open
+        .iter()
+        .find(|e| e.kind == EscalationKind::CustomerUnreachable)
+        .unwrap();
+    assert_eq!(esc.priority, EscalationKind::CustomerUnreachable.priority());
+
+    // The third failure opens nothing new.
+    contact(4, "left_message").await;
+    assert_eq!(unreachable(w.api.escalations(true).await), 1);
+}
+
+#[tokio::test]
+async fn resolving_diverged_access_notes_with_a_chosen_value_rewrites_them() {
+    let w = World::new();
+    let mut d = w.device(0, 21).await;
+    let stop = w.stops(0)[0];
+    let edit = |actor: &str, text: &str| {
+        EventPayload::AccessNotesEdited(doorstep_shared::event::AccessNotesEdited {
+            stop_id: stop,
+            actor: actor.to_owned(),
+            version: [(actor.to_owned(), 1)].into_iter().collect(),
+            text: text.to_owned(),
+        })
+    };
+    let events = vec![
+        d.event(edit("phone-a", "code 1234 at the side gate")),
+        d.event(edit("phone-b", "ring the concierge")),
+    ];
+    let r = w
+        .api
+        .push(&d.token, &d.request(events), Encoding::Identity)
+        .await;
+    assert!(r.results.iter().all(|x| x.status == PushStatus::Applied));
+    assert_eq!(w.api.stop(stop).await.view.access_notes.len(), 2);
+    let esc = w
+        .api
+        .escalations(false)
+        .await
+        .into_iter()
+        .find(|e| e.kind == EscalationKind::AccessNotesDiverged && e.stop_id == Some(stop))
+        .expect("divergence escalated");
+
+    let path = format!("/v1/dispatch/escalations/{}/resolve", esc.escalation_id);
+    let resolve = |chosen: &str, key: &str| {
+        w.api
+            .http
+            .post(w.api.url(&path))
+            .bearer_auth(&w.api.dispatcher_token)
+            .header("Idempotency-Key", key)
+            .json(&json!({ "resolution": "kept one", "chosen_value": chosen }))
+            .send()
+    };
+    // A value that is not among the conflicting ones is refused and changes nothing.
+    let bad = resolve("somewhere else", "resolve-bad").await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let ok = resolve("ring the concierge", "resolve-1").await.unwrap();
+    assert_eq!(ok.status(), 200, "{}", ok.text().await.unwrap());
+
+    let view = w.api.stop(stop).await.view;
+    assert_eq!(view.access_notes, vec!["ring the concierge".to_owned()]);
+    assert!(
+        !view
+            .conflicts
+            .iter()
+            .any(|c| matches!(c, StopConflict::AccessNotesDiverged { .. }))
+    );
+    assert!(
+        w.api
+            .escalations(true)
+            .await
+            .iter()
+            .any(|e| e.escalation_id == esc.escalation_id && e.resolved)
+    );
+    // The courier's device learns the office edit too.
+    let pulled = w.api.pull(&d.token, 0, 0).await;
+    assert!(pulled.changes.iter().any(|c| matches!(
+        &c.payload,
+        EventPayload::AccessNotesEdited(e) if e.actor == "office" && e.text == "ring the concierge"
+    )));
+}

@@ -239,6 +239,8 @@ pub enum EscalationKind {
     AttemptsExhausted,
     TerminalFailure,
     ClockSkew,
+    /// The office's contact attempts failed twice: nobody to hand the parcel to.
+    CustomerUnreachable,
 }
 
 impl EscalationKind {
@@ -246,7 +248,10 @@ impl EscalationKind {
     pub fn priority(self) -> u8 {
         match self {
             Self::DeliveredAfterCancel | Self::DeliveredAfterReassign | Self::IntentConflict => 1,
-            Self::TerminalFailure | Self::AttemptsExhausted | Self::RejectedEvent => 2,
+            Self::TerminalFailure
+            | Self::AttemptsExhausted
+            | Self::RejectedEvent
+            | Self::CustomerUnreachable => 2,
             Self::AccessNotesDiverged | Self::ClockSkew => 3,
         }
     }

@@ -444,6 +444,12 @@ impl StopState {
         out
     }
 
+    /// The merged version vector of every value the access-notes register holds: an edit
+    /// whose version dominates it (e.g. this with the editor's counter bumped) replaces them all.
+    pub fn access_notes_clock(&self) -> BTreeMap<String, u64> {
+        self.access_notes.read_ctx().add_clock.dots
+    }
+
     fn access_note_values(&self) -> Vec<String> {
         let mut values = self.access_notes.read().val;
         values.sort();
@@ -480,5 +486,46 @@ impl StopState {
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, StateDecodeError> {
         Ok(postcard::from_bytes(bytes)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::AccessNotesEdited;
+
+    fn edit(state: &mut StopState, n: u128, actor: &str, version: &[(&str, u64)], text: &str) {
+        let payload = EventPayload::AccessNotesEdited(AccessNotesEdited {
+            stop_id: state.stop_id,
+            actor: actor.to_owned(),
+            version: version.iter().map(|(a, c)| ((*a).to_owned(), *c)).collect(),
+            text: text.to_owned(),
+        });
+        let hlc = HlcStamp {
+            wall_ms: 1_000 + n as u64,
+            logical: 0,
+        };
+        state.apply(EventId(uuid::Uuid::from_u128(n)), hlc, &payload);
+    }
+
+    #[test]
+    fn access_notes_clock_merges_concurrent_versions_and_a_dominating_edit_collapses_them() {
+        let mut s = StopState::new(StopId(uuid::Uuid::from_u128(7)));
+        assert!(s.access_notes_clock().is_empty());
+        edit(&mut s, 1, "a", &[("a", 1)], "gate code 1234");
+        edit(&mut s, 2, "a", &[("a", 2)], "gate code 4321");
+        edit(&mut s, 3, "b", &[("a", 1), ("b", 1)], "ring twice");
+        assert_eq!(s.view().access_notes.len(), 2);
+        let clock = s.access_notes_clock();
+        assert_eq!(
+            clock,
+            BTreeMap::from([("a".to_owned(), 2), ("b".to_owned(), 1)])
+        );
+
+        let mut version: Vec<(&str, u64)> = clock.iter().map(|(a, c)| (a.as_str(), *c)).collect();
+        version.push(("office", 1));
+        edit(&mut s, 4, "office", &version, "ring twice");
+        assert_eq!(s.view().access_notes, vec!["ring twice".to_owned()]);
+        assert!(s.conflicts().is_empty());
     }
 }

@@ -3,7 +3,7 @@
 //! (return to depot, contact customer). Commands reuse [`super::dispatch::command`], so they
 //! have the same `Idempotency-Key` semantics as every other dispatcher command.
 
-use super::dispatch::{command, parse_id, read};
+use super::dispatch::{command, contact_command, parse_id, read};
 use super::problem::{ApiJsonOut, parse_json};
 use super::{AppState, Dispatcher};
 use crate::service::{ApiError, ApiResult};
@@ -154,6 +154,7 @@ fn contact_label(r: ContactResult) -> &'static str {
 }
 
 /// Records a contact attempt with the customer as a note on the stop (the courier sees it too).
+/// Any result but `reached` is unsuccessful; the second one opens `customer_unreachable`.
 pub async fn contact_customer<S: Store>(
     State(app): AppState<S>,
     who: Dispatcher,
@@ -165,7 +166,8 @@ pub async fn contact_customer<S: Store>(
     let cmd: ContactCustomerCommand = parse_json(&body)?;
     check_text("message", &cmd.message)?;
     let name = who.0.name.clone();
-    command(app, who, headers, body, async move |_| {
+    let reached = cmd.result == ContactResult::Reached;
+    contact_command(app, who, headers, body, Some(reached), async move |_| {
         let mut text = format!(
             "Dispatch ({name}) contacted the customer: {}",
             contact_label(cmd.result)

@@ -14,7 +14,7 @@ use doorstep_shared::protocol::{
     Change, CourierSummary, DeviceHealth, Escalation, PushRequest, PushResponse, RouteSummary,
     StopDetail, StoredEvent,
 };
-use doorstep_shared::{CourierId, DeviceId, EscalationId, HlcStamp, RouteId, StopId};
+use doorstep_shared::{CourierId, DeviceId, EscalationId, HlcStamp, RouteId, StopId, StopState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -99,6 +99,9 @@ pub struct OfficeEvent {
     pub issued_by: String,
     pub recorded_at_ms: u64,
     pub hlc: HlcStamp,
+    /// Set for a contact-customer command: whether the customer was reached. The store counts
+    /// the unsuccessful attempts per stop (see [`crate::merge::contact_escalation`]).
+    pub contact_reached: Option<bool>,
 }
 
 /// The result of recording an office event.
@@ -181,6 +184,8 @@ pub trait Store: Send + Sync + 'static + crate::evidence::EvidenceLog {
     fn device_health(&self) -> StoreResult<Vec<DeviceHealth>>;
     fn routes(&self) -> StoreResult<Vec<RouteSummary>>;
     fn stop_detail(&self, stop: StopId) -> StoreResult<Option<StopDetail>>;
+    /// A stop's folded state (for commands that must build on it).
+    fn stop_state(&self, stop: StopId) -> StoreResult<Option<StopState>>;
     /// One device's logged events with `device_seq > after_seq`, in order, at most `limit`.
     fn device_events(
         &self,

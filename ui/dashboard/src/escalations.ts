@@ -22,6 +22,7 @@ const HINT: Record<Escalation["kind"], string> = {
   attempts_exhausted: "The attempt budget is spent: reschedule, return to depot or contact the customer.",
   terminal_failure: "The attempt failed for a reason automation must not retry.",
   clock_skew: "A device clock is off by more than the bound.",
+  customer_unreachable: "Two contact attempts failed: reschedule, return to depot or try again.",
 };
 
 /** A form whose submissions share one Action while the request body is unchanged. */

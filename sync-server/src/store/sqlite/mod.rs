@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema_v2.sql")];
 const READERS: usize = 3;
 
 pub struct SqliteStore {
@@ -264,6 +264,12 @@ impl super::Store for SqliteStore {
     }
     fn routes(&self) -> StoreResult<Vec<doorstep_shared::protocol::RouteSummary>> {
         self.routes_impl()
+    }
+    fn stop_state(
+        &self,
+        stop: doorstep_shared::StopId,
+    ) -> StoreResult<Option<doorstep_shared::StopState>> {
+        self.stop_state_impl(stop)
     }
     fn stop_detail(
         &self,

@@ -4,7 +4,7 @@
 
 use super::push::{insert_escalation, load_stop, save_stop};
 use super::{SqliteStore, json, to_json};
-use crate::merge::{NewEscalation, state_escalations};
+use crate::merge::{NewEscalation, contact_escalation, state_escalations};
 use crate::store::{IdempotencyState, OfficeEvent, OfficeOutcome, StoreResult};
 use doorstep_shared::event::{EventPayload, RouteAssigned};
 use doorstep_shared::intent::{fingerprint, intent_key};
@@ -173,6 +173,29 @@ impl SqliteStore {
             "INSERT INTO intents (intent_key, fingerprint, event_id) VALUES (?1, ?2, ?3)",
             params![key, fp, event_id.to_string()],
         )?;
+        if let (Some(reached), Some(stop_id)) = (ev.contact_reached, ev.payload.stop_id()) {
+            let failed = |tx: &Connection| -> StoreResult<u32> {
+                Ok(tx.query_row(
+                    "SELECT COUNT(*) FROM contact_attempts WHERE stop_id = ?1 AND reached = 0",
+                    [stop_id.to_string()],
+                    |r| r.get(0),
+                )?)
+            };
+            let before = failed(&tx)?;
+            tx.execute(
+                "INSERT OR IGNORE INTO contact_attempts (intent_key, stop_id, reached) VALUES (?1, ?2, ?3)",
+                params![key, stop_id.to_string(), reached],
+            )?;
+            if let Some(esc) = contact_escalation(stop_id, before, failed(&tx)?) {
+                insert_escalation(
+                    &tx,
+                    &esc,
+                    None,
+                    Some(&event_id.to_string()),
+                    ev.recorded_at_ms,
+                )?;
+            }
+        }
         for (before, after) in &touched {
             save_stop(&tx, after)?;
             for esc in state_escalations(before, after) {

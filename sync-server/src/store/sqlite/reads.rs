@@ -192,6 +192,17 @@ impl SqliteStore {
         Ok(out)
     }
 
+    pub(crate) fn stop_state_impl(&self, stop: StopId) -> StoreResult<Option<StopState>> {
+        Ok(self
+            .read()
+            .query_row(
+                "SELECT state FROM stops WHERE stop_id = ?1",
+                [stop.to_string()],
+                |r| decode_state(r.get(0)?),
+            )
+            .optional()?)
+    }
+
     pub(crate) fn stop_detail_impl(&self, stop: StopId) -> StoreResult<Option<StopDetail>> {
         let conn = self.read();
         let state: Option<StopState> = conn
