@@ -22,6 +22,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "TypeScript bindings are current (cargo test -p doorstep-shared --features ts)"
 cargo test -p doorstep-shared --features ts --locked --test ts_bindings
+step "courier TypeScript bindings are current (cargo test -p courier-core --features ts)"
+cargo test -p courier-core --features ts --locked --test ts_bindings
 
 step "cargo test --workspace --locked"
 cargo test --workspace --locked

@@ -26,6 +26,8 @@ pub mod reroute;
 pub mod sync;
 pub mod testing;
 pub mod transport;
+#[cfg(feature = "ts")]
+pub mod ts_export;
 
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use device::{Device, DeviceError};

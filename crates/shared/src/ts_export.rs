@@ -12,6 +12,7 @@ use crate::protocol::{
     MetricsSummary, PullResponse, PushRequest, PushResponse, ReassignStopCommand,
     RescheduleStopCommand, ResolveEscalationCommand, RouteSummary, StopDetail,
 };
+use crate::reason::FailureClass;
 use std::path::Path;
 use ts_rs::{Config, ExportError, TS};
 
@@ -41,6 +42,8 @@ pub fn export_all(dir: &Path) -> Result<(), ExportError> {
     CourierSummary::export_all(&cfg)?;
     RouteSummary::export_all(&cfg)?;
     Problem::export_all(&cfg)?;
+    // Not on a dashboard wire type, but in the courier's sync status (courier-core's export).
+    FailureClass::export_all(&cfg)?;
     PushRequest::export_all(&cfg)?;
     PushResponse::export_all(&cfg)?;
     PullResponse::export_all(&cfg)?;

@@ -25,6 +25,7 @@ pub struct QueueStats {
 }
 
 /// An event the server settled without applying it: kept and shown, never dropped.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export_to = "core/"))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettledProblem {
     pub device_seq: u64,

@@ -7,6 +7,7 @@ use doorstep_shared::{EventEnvelope, EventId, ParcelBarcode, RouteId, StopId, St
 use serde::{Deserialize, Serialize};
 
 /// One line of the route list.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export_to = "core/"))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StopSummary {
     pub stop_id: StopId,
@@ -27,6 +28,7 @@ pub struct StopSummary {
 }
 
 /// Today's route as the driver sees it: the server's plan plus everything done on the device.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export_to = "core/"))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RouteView {
     pub route_id: RouteId,
@@ -36,6 +38,7 @@ pub struct RouteView {
 }
 
 /// Sync state of one local event.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export_to = "core/"))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocalEvent {
     pub device_seq: u64,
@@ -48,6 +51,7 @@ pub struct LocalEvent {
     pub code: Option<String>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export_to = "core/"))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StopDetail {
     pub summary: StopSummary,

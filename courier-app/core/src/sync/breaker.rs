@@ -22,6 +22,7 @@ impl Default for BreakerConfig {
     }
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export_to = "core/"))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum BreakerState {

@@ -5,6 +5,7 @@ use crate::outbox::SettledProblem;
 use doorstep_shared::FailureClass;
 use serde::{Deserialize, Serialize};
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export_to = "core/"))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Connectivity {
@@ -17,6 +18,7 @@ pub enum Connectivity {
     Offline,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export_to = "core/"))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SyncStatus {
     pub connectivity: Connectivity,
