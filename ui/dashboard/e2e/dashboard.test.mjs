@@ -51,7 +51,7 @@ test("a courier goes offline and comes back", async () => {
   await page.screenshot({ path: join(shots, "fleet-courier-offline.png") });
   // Back with 4 events queued on the device, 90 s old.
   await d.push([], { queued_events: 4, oldest_unsynced_ms: 90_000, photos_pending: 1, rejected_events: 0 });
-  await page.waitForSelector(`${row(d.courierId)} [data-status="online"]`, { timeout: 5_000 });
+  await page.waitForSelector(`${row(d.courierId)} [data-status="online"]`, { timeout: 15_000 });
   await page.waitForSelector(`${row(d.courierId)} [data-queue="4"]`);
   beats.resume(d);
 });
