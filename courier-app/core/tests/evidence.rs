@@ -104,6 +104,11 @@ async fn capturing_a_proof_queues_its_blobs_and_records_a_signed_event() {
     let mut outbox =
         courier_core::Outbox::open(dir.path().join("outbox.db")).expect("second connection");
     assert_eq!(outbox.pending_blobs().expect("pending"), 2);
+    assert_eq!(
+        device.sync_status().expect("status").photos_pending,
+        2,
+        "the sync bar counts the queued photo and thumbnail"
+    );
     let first = outbox.next_blob().expect("next").expect("queued");
     assert_eq!(first.digest, p.thumbnails[0], "the thumbnail goes first");
     // A file that is not an image is refused before anything is recorded.
