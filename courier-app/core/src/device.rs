@@ -6,7 +6,8 @@
 
 use crate::clock::Clock;
 use crate::outbox::{
-    AppendOutcome, Check, Draft, Identity, Outbox, OutboxError, Refusal, RouteView, StopDetail,
+    AppendOutcome, Check, Checkpointer, Draft, Identity, Outbox, OutboxError, Refusal, RouteView,
+    StopDetail,
 };
 use crate::sync::SyncStatus;
 use doorstep_shared::event::{
@@ -30,6 +31,8 @@ pub enum DeviceError {
 #[derive(Debug)]
 struct Inner {
     outbox: Mutex<Outbox>,
+    /// `None` if its thread could not start; SQLite's inline backstop then bounds the log.
+    checkpoints: Option<Checkpointer>,
     clock: Arc<dyn Clock>,
     rng: Mutex<StdRng>,
     status: watch::Sender<SyncStatus>,
@@ -48,10 +51,14 @@ impl Device {
         clock: Arc<dyn Clock>,
         seed: u64,
     ) -> Result<Self, DeviceError> {
-        let outbox = Outbox::open(path)?;
+        let outbox = Outbox::open(path.as_ref())?;
+        let checkpoints = Checkpointer::start(path.as_ref())
+            .inspect_err(|e| tracing::warn!(error = %e, "background checkpoints unavailable"))
+            .ok();
         let device = Self {
             inner: Arc::new(Inner {
                 outbox: Mutex::new(outbox),
+                checkpoints,
                 clock,
                 rng: Mutex::new(StdRng::seed_from_u64(seed)),
                 status: watch::channel(SyncStatus::default()).0,
@@ -91,6 +98,13 @@ impl Device {
         r
     }
 
+    /// Asks for a background WAL checkpoint (after a sync round wrote its outcomes).
+    pub(crate) fn request_checkpoint(&self) {
+        if let Some(c) = &self.inner.checkpoints {
+            c.request();
+        }
+    }
+
     pub(crate) fn new_events(&self) -> &Notify {
         &self.inner.new_events
     }
@@ -122,6 +136,9 @@ impl Device {
         match &outcome {
             AppendOutcome::Recorded(e) => {
                 tracing::info!(seq = e.device_seq, "event recorded");
+                if let Some(c) = &self.inner.checkpoints {
+                    c.recorded();
+                }
                 self.inner.new_events.notify_one();
                 // One more queued event: no need to rescan the whole outbox on the hot path
                 // (the sync engine and `sync_status()` recompute everything from the file).

@@ -1,13 +1,11 @@
 //! Appending one event: dedupe by intent, validate against the projection, stamp, store, fold —
 //! all in one immediate transaction.
 
-use super::{Outbox, OutboxError, from_json, meta_get, meta_set, projection, to_json};
+use super::{Outbox, OutboxError, from_json, projection, to_json};
 use doorstep_shared::event::{EventPayload, InvalidEvent};
 use doorstep_shared::intent::{fingerprint, intent_key};
 use doorstep_shared::stop::{IllegalTransition, Transition};
-use doorstep_shared::{
-    BlobDigest, EventEnvelope, EventId, HlcStamp, HybridClock, SCHEMA_VERSION, StopId,
-};
+use doorstep_shared::{BlobDigest, EventEnvelope, EventId, HybridClock, SCHEMA_VERSION, StopId};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
@@ -94,11 +92,8 @@ impl Outbox {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let existing: Option<(u64, String)> = tx
-            .query_row(
-                "SELECT device_seq, envelope FROM events WHERE intent_key = ?1",
-                [&key],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached("SELECT device_seq, envelope FROM events WHERE intent_key = ?1")?
+            .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         if let Some((seq, json)) = existing {
             let env: EventEnvelope = from_json(&json, "event envelope")?;
@@ -112,18 +107,14 @@ impl Outbox {
                 },
             );
         }
-        if let Some(refusal) = check(&tx, &draft)? {
-            return Ok(AppendOutcome::Refused(refusal));
-        }
-        let seq: u64 = tx.query_row(
-            "SELECT COALESCE(MAX(device_seq), 0) + 1 FROM events",
-            [],
-            |r| r.get(0),
-        )?;
-        let last: HlcStamp = meta_get(&tx, "hlc")?
-            .map(|s| from_json(&s, "hlc"))
-            .transpose()?
-            .unwrap_or_default();
+        let stop = match check(&tx, &draft)? {
+            Checked::Refused(refusal) => return Ok(AppendOutcome::Refused(refusal)),
+            Checked::Passed(stop) => stop,
+        };
+        let seq: u64 = tx
+            .prepare_cached("SELECT COALESCE(MAX(device_seq), 0) + 1 FROM events")?
+            .query_row([], |r| r.get(0))?;
+        let last = super::last_stamp(&tx)?;
         let mut clock = HybridClock::resume(last, MAX_CLOCK_DRIFT_MS);
         let hlc = clock.tick(draft.now_ms);
         let payload = super::evidence::seal(&tx, &identity.device_id, hlc, draft.payload)?;
@@ -138,10 +129,11 @@ impl Outbox {
             blob_digests: draft.blob_digests,
             payload,
         };
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO events (device_seq, event_id, intent_key, kind, stop_id, created_at_ms, envelope)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
+        )?
+        .execute(params![
                 seq,
                 env.event_id.to_string(),
                 env.intent_key,
@@ -149,18 +141,27 @@ impl Outbox {
                 env.payload.stop_id().map(|s| s.to_string()),
                 draft.now_ms,
                 to_json(&env)?,
-            ],
-        )?;
-        meta_set(&tx, "hlc", &to_json(&hlc)?)?;
-        projection::apply_own(&tx, &env)?;
+        ])?;
+        // The stamp is kept in the event row itself (see `last_stamp`), not in `meta`.
+        match stop {
+            Some(stop) => projection::fold_into(&tx, *stop, &env)?,
+            None => projection::apply_own(&tx, &env)?,
+        }
         tx.commit()?;
         Ok(AppendOutcome::Recorded(env))
     }
 }
 
-fn check(conn: &rusqlite::Connection, draft: &Draft) -> Result<Option<Refusal>, OutboxError> {
+/// The result of checking a draft: refused, or passed with the stop it was checked against
+/// (loaded once, folded into after the insert).
+enum Checked {
+    Refused(Refusal),
+    Passed(Option<Box<projection::StoredStop>>),
+}
+
+fn check(conn: &rusqlite::Connection, draft: &Draft) -> Result<Checked, OutboxError> {
     let (transition, attempt) = match draft.check {
-        Check::None => return Ok(None),
+        Check::None => return Ok(Checked::Passed(None)),
         Check::StopKnown => (None, None),
         Check::Transition(t) => (Some(t), None),
         Check::Attempt {
@@ -169,21 +170,24 @@ fn check(conn: &rusqlite::Connection, draft: &Draft) -> Result<Option<Refusal>, 
         } => (Some(transition), Some(attempt)),
     };
     let Some(stop_id) = draft.payload.stop_id() else {
-        return Ok(None);
+        return Ok(Checked::Passed(None));
     };
     let Some(stop) = projection::load_stop(conn, stop_id)? else {
-        return Ok(Some(Refusal::UnknownStop { stop_id }));
+        return Ok(Checked::Refused(Refusal::UnknownStop { stop_id }));
     };
     if let Some(requested) = attempt {
         let next = stop.state.next_attempt();
         if requested != next {
-            return Ok(Some(Refusal::AttemptOutOfOrder { requested, next }));
+            return Ok(Checked::Refused(Refusal::AttemptOutOfOrder {
+                requested,
+                next,
+            }));
         }
     }
     if let Some(t) = transition
         && let Err(e) = stop.state.status().check(t)
     {
-        return Ok(Some(Refusal::Illegal(e)));
+        return Ok(Checked::Refused(Refusal::Illegal(e)));
     }
-    Ok(None)
+    Ok(Checked::Passed(Some(Box::new(stop))))
 }

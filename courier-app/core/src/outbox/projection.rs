@@ -29,18 +29,15 @@ pub(crate) fn load_stop(
     stop: StopId,
 ) -> Result<Option<StoredStop>, OutboxError> {
     let row = conn
-        .query_row(
-            "SELECT route_id, sequence, plan, state FROM stops WHERE stop_id = ?1",
-            [stop.to_string()],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, u32>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Vec<u8>>(3)?,
-                ))
-            },
-        )
+        .prepare_cached("SELECT route_id, sequence, plan, state FROM stops WHERE stop_id = ?1")?
+        .query_row([stop.to_string()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, u32>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        })
         .optional()?;
     row.map(|(route, sequence, plan, state)| {
         Ok(StoredStop {
@@ -57,10 +54,8 @@ pub(crate) fn load_stop(
 }
 
 pub(crate) fn save_state(conn: &Connection, state: &StopState) -> Result<(), OutboxError> {
-    conn.execute(
-        "UPDATE stops SET state = ?2 WHERE stop_id = ?1",
-        params![state.stop_id.to_string(), state.to_bytes()],
-    )?;
+    conn.prepare_cached("UPDATE stops SET state = ?2 WHERE stop_id = ?1")?
+        .execute(params![state.stop_id.to_string(), state.to_bytes()])?;
     Ok(())
 }
 
@@ -69,11 +64,20 @@ pub(crate) fn apply_own(conn: &Connection, env: &EventEnvelope) -> Result<(), Ou
     let Some(stop) = env.payload.stop_id() else {
         return Ok(());
     };
-    if let Some(mut s) = load_stop(conn, stop)? {
-        s.state.apply(env.event_id, env.hlc, &env.payload);
-        save_state(conn, &s.state)?;
+    match load_stop(conn, stop)? {
+        Some(s) => fold_into(conn, s, env),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Folds one of this device's events into `stop`, already loaded in this transaction.
+pub(crate) fn fold_into(
+    conn: &Connection,
+    mut stop: StoredStop,
+    env: &EventEnvelope,
+) -> Result<(), OutboxError> {
+    stop.state.apply(env.event_id, env.hlc, &env.payload);
+    save_state(conn, &stop.state)
 }
 
 /// Recomputes one stop from every office change and every own event the server did not refuse.

@@ -2,7 +2,7 @@
 
 use super::{Outbox, OutboxError, from_json, meta_get, meta_set, projection, to_json};
 use doorstep_shared::protocol::{PullResponse, PushResponse, PushStatus};
-use doorstep_shared::{EventEnvelope, EventId, HlcStamp, HybridClock, StopId};
+use doorstep_shared::{EventEnvelope, EventId, HybridClock, StopId};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -192,10 +192,7 @@ impl Outbox {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let last: HlcStamp = meta_get(&tx, "hlc")?
-            .map(|s| from_json(&s, "hlc"))
-            .transpose()?
-            .unwrap_or_default();
+        let last = super::last_stamp(&tx)?;
         let mut clock = HybridClock::resume(last, super::append::MAX_CLOCK_DRIFT_MS);
         for change in &resp.changes {
             if let Some(stop) = change.payload.stop_id() {

@@ -200,6 +200,11 @@ impl<T: Transport> SyncEngine<T> {
         if let Err(e) = self.device.refresh_status() {
             tracing::warn!(error = %e, "sync status not refreshed");
         }
+        if let RoundOutcome::Synced { settled, pulled } = &outcome
+            && settled + pulled > 0
+        {
+            self.device.request_checkpoint();
+        }
         outcome
     }
 
