@@ -130,7 +130,8 @@ pub struct RunArgs {
     /// Wall-clock seconds the outboxes may take to drain once the network is back.
     #[arg(long, default_value_t = 120)]
     pub drain_timeout_secs: u64,
-    /// Wall-clock seconds between progress lines on stderr (0: none).
+    /// Progress on stderr: a bar over the shift on a terminal; otherwise a line every this
+    /// many wall-clock seconds. 0: no progress output.
     #[arg(long, default_value_t = 5)]
     pub progress_secs: u64,
 }

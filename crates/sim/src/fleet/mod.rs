@@ -9,6 +9,7 @@
 
 mod courier;
 pub mod plan;
+mod progress;
 
 pub use plan::{CourierSetup, FleetOptions, Network, TimeScale, plan_fleet};
 
@@ -19,9 +20,9 @@ use crate::truth::read_outbox;
 use courier_core::{Clock, OutboxError, SystemClock};
 use doorstep_server::seed::DemoSeed;
 use doorstep_shared::event::GeoPoint;
+use progress::{Progress, Reporter};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// The depot of `doorstep-server demo-seed`.
@@ -38,7 +39,7 @@ pub struct RunConfig {
     pub seed: DemoSeed,
     pub data_dir: PathBuf,
     pub depot: GeoPoint,
-    /// Print a progress line to stderr this often (wall time); `None`: quiet.
+    /// Progress on stderr: a bar on a terminal, else a line this often (wall time); `None`: quiet.
     pub progress_every: Option<Duration>,
     /// How long (wall time) the outboxes may take to drain once the network is back.
     pub drain_timeout: Duration,
@@ -64,28 +65,6 @@ pub enum FleetError {
     Outbox(#[from] OutboxError),
 }
 
-/// Live counters for the progress line.
-#[derive(Debug)]
-pub(crate) struct Progress {
-    recorded: AtomicU64,
-    finished: AtomicUsize,
-    queued: Vec<AtomicU64>,
-}
-
-fn progress_line(p: &Progress, sim_ms: u64, couriers: usize) -> String {
-    let queued: u64 = p.queued.iter().map(|q| q.load(Ordering::Relaxed)).sum();
-    let minutes = 8 * 60 + sim_ms / 60_000;
-    format!(
-        "[sim {:02}:{:02}] {} events recorded · {} queued on devices · {}/{} couriers done",
-        minutes / 60,
-        minutes % 60,
-        p.recorded.load(Ordering::Relaxed),
-        queued,
-        p.finished.load(Ordering::Relaxed),
-        couriers
-    )
-}
-
 /// Runs the fleet and checks the server. The report says whether the run was valid.
 pub async fn run(cfg: RunConfig) -> Result<Report, FleetError> {
     let wall = std::time::Instant::now();
@@ -101,27 +80,20 @@ pub async fn run(cfg: RunConfig) -> Result<Report, FleetError> {
         source,
     })?;
     let setups = plan_fleet(&cfg.fleet);
-    let progress = Arc::new(Progress {
-        recorded: AtomicU64::new(0),
-        finished: AtomicUsize::new(0),
-        queued: (0..n).map(|_| AtomicU64::new(0)).collect(),
-    });
+    let progress = Arc::new(Progress::new(n));
     let real_origin = tokio::time::Instant::now();
     let wall_origin_ms = SystemClock.now_ms();
     let scale = TimeScale {
         speedup: cfg.fleet.speedup,
     };
     let reporter = cfg.progress_every.map(|every| {
-        let p = progress.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let sim_ms = (real_origin.elapsed().as_secs_f64() * 1_000.0 * scale.speedup) as u64;
-                eprintln!("{}", progress_line(&p, sim_ms, n));
-            }
-        })
+        Reporter {
+            every,
+            shift_ms: cfg.fleet.shift_ms,
+            speedup: scale.speedup,
+            origin: real_origin,
+        }
+        .spawn(progress.clone())
     });
     let mut tasks = tokio::task::JoinSet::new();
     for (setup, seeded) in setups.into_iter().zip(cfg.seed.couriers.iter().cloned()) {
@@ -213,22 +185,4 @@ pub async fn run(cfg: RunConfig) -> Result<Report, FleetError> {
         speedup: cfg.fleet.speedup,
     };
     Ok(report.with_verdict(&verdict, cfg.fleet.speedup))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_progress_line_shows_the_simulated_time_of_day() {
-        let p = Progress {
-            recorded: AtomicU64::new(42),
-            finished: AtomicUsize::new(1),
-            queued: vec![AtomicU64::new(3), AtomicU64::new(4)],
-        };
-        assert_eq!(
-            progress_line(&p, 150 * 60_000, 2),
-            "[sim 10:30] 42 events recorded · 7 queued on devices · 1/2 couriers done"
-        );
-    }
 }
