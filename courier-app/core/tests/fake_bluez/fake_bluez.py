@@ -2,19 +2,25 @@
 """A small fake BlueZ for integration tests of the unmodified btleplug stack.
 
 It owns `org.bluez` on the bus at --address, exports an ObjectManager at `/` and (unless
---no-adapter) the adapter `/org/bluez/hci0` (org.bluez.Adapter1 + Properties). When a client
-calls StartDiscovery it plays the --scenario JSON file: every device appears with
+--no-adapter) the adapter `/org/bluez/hci0` (org.bluez.Adapter1 + Properties). Devices marked
+"known" are exported from the start, as BlueZ exports devices it already knows (GetManagedObjects
+lists them; a device without "rssi" was not heard lately and has no RSSI property). When a
+client calls StartDiscovery it plays the --scenario JSON file: every other device appears with
 InterfacesAdded, then each step is one PropertiesChanged on that device's org.bluez.Device1
 (its RSSI, and its ManufacturerData / ServiceData when the step says "data"), the way BlueZ
-reports repeated advertisements with DuplicateData on. Only what btleplug 0.13 / bluez-async
-0.9 read is implemented. Prints READY on stdout once it owns the name; logs to stderr.
+reports repeated advertisements with DuplicateData on. A "wait_for" step pauses the playback
+until a file of that name exists next to the scenario file (the test's go-ahead). Only what
+btleplug 0.13 / bluez-async 0.9 read is implemented. Prints READY on stdout once it owns the
+name; logs to stderr.
 
-Scenario: {"devices": [{"address", "rssi", "tx_power", "manufacturer_data": {"<company>": hex},
-"service_data": {"<uuid>": hex}, "uuids": [...]}], "steps": [{"address", "rssi"?, "data"?}]}
+Scenario: {"devices": [{"address", "known"?, "rssi"?, "tx_power", "manufacturer_data":
+{"<company>": hex}, "service_data": {"<uuid>": hex}, "uuids": [...]}],
+"steps": [{"address", "rssi"?, "data"?} or {"wait_for": "<file name>"}]}
 """
 
 import argparse
 import json
+import os
 import sys
 
 try:
@@ -104,10 +110,11 @@ class Device(PropertyObject):
             "LegacyPairing": dbus.Boolean(False),
             "Connected": dbus.Boolean(False),
             "ServicesResolved": dbus.Boolean(False),
-            "RSSI": dbus.Int16(spec["rssi"]),
             "TxPower": dbus.Int16(spec["tx_power"]),
             "UUIDs": dbus.Array(spec.get("uuids", []), signature="s"),
         }
+        if "rssi" in spec:
+            props["RSSI"] = dbus.Int16(spec["rssi"])
         props.update(self.advertised_data())
         super().__init__(bus, path, {DEVICE: props, PROPS: {}})
 
@@ -127,7 +134,7 @@ class Device(PropertyObject):
 
 
 class Adapter(PropertyObject):
-    def __init__(self, bus, root, scenario):
+    def __init__(self, bus, root, scenario, release_dir):
         super().__init__(
             bus,
             ADAPTER_PATH,
@@ -150,7 +157,13 @@ class Adapter(PropertyObject):
         self.bus = bus
         self.root = root
         self.scenario = scenario
+        self.release_dir = release_dir
+        self.steps = []
         self.devices = {}
+        for spec in scenario["devices"]:
+            if spec.get("known"):
+                self.devices[spec["address"]] = Device(bus, spec)
+                log(f"known device {spec['address']}")
 
     @dbus.service.method(ADAPTER, in_signature="a{sv}")
     def SetDiscoveryFilter(self, discovery_filter):
@@ -186,7 +199,20 @@ class Adapter(PropertyObject):
             self.devices[spec["address"]] = device
             self.root.InterfacesAdded(device.path, device.interfaces)
             log(f"InterfacesAdded {device.path}")
-        for step in self.scenario["steps"]:
+        self.steps = list(self.scenario["steps"])
+        self.play_steps()
+        return False  # once
+
+    def play_steps(self):
+        while self.steps:
+            step = self.steps.pop(0)
+            if "wait_for" in step:
+                if not os.path.exists(os.path.join(self.release_dir, step["wait_for"])):
+                    self.steps.insert(0, step)
+                    GLib.timeout_add(10, self.play_steps)
+                    return False
+                log(f"released by {step['wait_for']}")
+                continue
             device = self.devices[step["address"]]
             changed = {}
             if "rssi" in step:
@@ -195,7 +221,7 @@ class Adapter(PropertyObject):
                 changed.update(device.advertised_data())
             device.update(DEVICE, changed)
             log(f"PropertiesChanged {device.path} {sorted(changed)} rssi={step.get('rssi')}")
-        return False  # once
+        return False
 
 
 class Root(dbus.service.Object):
@@ -233,10 +259,12 @@ def main():
     root = Root(bus)
     if not args.no_adapter:
         scenario = {"devices": [], "steps": []}
+        release_dir = None
         if args.scenario:
             with open(args.scenario, encoding="utf-8") as f:
                 scenario = json.load(f)
-        root.children.append(Adapter(bus, root, scenario))
+            release_dir = os.path.dirname(os.path.abspath(args.scenario))
+        root.children.append(Adapter(bus, root, scenario, release_dir))
     name = dbus.service.BusName("org.bluez", bus, do_not_queue=True)
     log(f"owns {name.get_name()} on {args.address}; adapter: {not args.no_adapter}")
     print("READY", flush=True)

@@ -15,6 +15,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 const CHILD_TIMEOUT: Duration = Duration::from_secs(90);
 /// Set in the child's environment: it is the child, so its entry tests do their work.
 pub const CHILD_ENV: &str = "DOORSTEP_FAKE_BLUEZ_CHILD";
+/// Set in the child's environment: the bus's temp dir, which holds the scenario file.
+pub const DIR_ENV: &str = "DOORSTEP_FAKE_BLUEZ_DIR";
 /// Printed by a child entry test when it starts, so a filter that matched nothing (and
 /// "passed") cannot pass for a run.
 pub const CHILD_MARK: &str = "fake-bluez child running: ";
@@ -167,6 +169,7 @@ pub async fn run_child(name: &str, bus: &PrivateBus, fake: Option<&FakeBluez>) {
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
         .env(CHILD_ENV, "1")
+        .env(DIR_ENV, bus.dir())
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();
@@ -205,4 +208,10 @@ pub fn entered_child(name: &str) -> bool {
     }
     println!("{CHILD_MARK}{name}");
     true
+}
+
+/// In a child: lets the fake's playback past its `{"wait_for": name}` step.
+pub fn release(name: &str) {
+    let dir = std::env::var_os(DIR_ENV).expect("run as a fake-BlueZ child");
+    std::fs::write(Path::new(&dir).join(name), b"").expect("write the release file");
 }
