@@ -24,6 +24,11 @@ APT_PACKAGES=(
     webkit2gtk-driver
     # rerouting model: a project venv holding onnxruntime (its libonnxruntime.so is the runtime)
     python3-venv
+    # BLE: btleplug against a fake BlueZ on a private bus (courier-core tests/ble_bluez.rs);
+    # `dbus` ships dbus-daemon; the fake runs on /usr/bin/python3, where these modules install
+    dbus
+    python3-dbus
+    python3-gi
 )
 
 log() { printf 'setup: %s\n' "$*"; }

@@ -58,42 +58,74 @@ impl BtleScanner {
         })
     }
 
-    async fn rssi_of(&mut self, id: &PeripheralId) -> i16 {
-        if let Some(r) = self.rssi.get(id) {
-            return *r;
-        }
-        let props = match self.adapter.peripheral(id).await {
-            Ok(p) => p.properties().await.ok().flatten(),
-            Err(_) => None,
+    /// The advertisement data BlueZ holds for a device it reports as discovered: found in
+    /// this scan (InterfacesAdded) or already known (GetManagedObjects). The properties are
+    /// read now, so they may be newer than the packet that found the device; btleplug's
+    /// `DeviceDiscovered` carries only the id. Caches the RSSI. `None` without an RSSI: BlueZ
+    /// remembers the device but has not heard it in this scan, so its data is no sighting.
+    async fn discovered(&mut self, id: &PeripheralId) -> Option<Reported> {
+        let read = async { self.adapter.peripheral(id).await?.properties().await };
+        let props = match read.await {
+            Ok(props) => props?,
+            Err(e) => {
+                tracing::debug!(error = %e, ?id, "cannot read a discovered device");
+                return None;
+            }
         };
-        props.and_then(|p| p.rssi).unwrap_or(i16::MIN)
+        self.rssi.insert(id.clone(), props.rssi?);
+        Some((
+            props.manufacturer_data.into_iter().collect(),
+            service_data16(props.service_data),
+        ))
     }
+}
+
+/// Manufacturer data by company id and service data by 16-bit UUID.
+type Reported = (Vec<(u16, Vec<u8>)>, Vec<(u16, Vec<u8>)>);
+
+fn service_data16(data: HashMap<uuid::Uuid, Vec<u8>>) -> Vec<(u16, Vec<u8>)> {
+    data.into_iter()
+        .filter_map(|(u, d)| Some((uuid16(&u)?, d)))
+        .collect()
 }
 
 #[async_trait::async_trait]
 impl ScanSource for BtleScanner {
     async fn next(&mut self) -> Result<Option<Advertisement>, BleError> {
         while let Some(event) = self.events.next().await {
-            let (id, manufacturer_data, service_data) = match event {
+            // btleplug 0.13 on BlueZ (src/bluez/adapter.rs) emits `DeviceDiscovered` for each
+            // InterfacesAdded and each device known when the stream opens, and for a
+            // PropertiesChanged one event per changed property, in this order: `RssiUpdate`,
+            // `ManufacturerDataAdvertisement`, `ServiceDataAdvertisement`. It never emits
+            // `DeviceUpdated`; other backends emit it next to those events for the same
+            // packet, so it is ignored rather than read again and reported twice.
+            let (id, (manufacturer_data, service_data)) = match event {
                 CentralEvent::RssiUpdate { id, rssi } => {
                     self.rssi.insert(id, rssi);
                     continue;
                 }
+                CentralEvent::DeviceDiscovered(id) => match self.discovered(&id).await {
+                    Some(reported) => (id, reported),
+                    None => continue,
+                },
                 CentralEvent::ManufacturerDataAdvertisement {
                     id,
                     manufacturer_data,
-                } => (id, manufacturer_data.into_iter().collect(), Vec::new()),
-                CentralEvent::ServiceDataAdvertisement { id, service_data } => (
-                    id,
-                    Vec::new(),
-                    service_data
-                        .into_iter()
-                        .filter_map(|(u, d)| Some((uuid16(&u)?, d)))
-                        .collect(),
-                ),
+                } => (id, (manufacturer_data.into_iter().collect(), Vec::new())),
+                CentralEvent::ServiceDataAdvertisement { id, service_data } => {
+                    (id, (Vec::new(), service_data16(service_data)))
+                }
                 _ => continue,
             };
-            let rssi_dbm = self.rssi_of(&id).await;
+            if manufacturer_data.is_empty() && service_data.is_empty() {
+                continue;
+            }
+            // From the discovery or the latest `RssiUpdate` (BlueZ sends the RSSI only when it
+            // changes, ahead of the data). Never fetched now: that could be newer than the packet.
+            let Some(&rssi_dbm) = self.rssi.get(&id) else {
+                tracing::debug!(?id, "advertisement without an RSSI skipped");
+                continue;
+            };
             return Ok(Some(Advertisement {
                 at_ms: self.clock.now_ms(),
                 rssi_dbm,
