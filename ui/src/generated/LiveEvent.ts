@@ -11,4 +11,12 @@ export type LiveEvent = { "type": "push", device_id: DeviceId, courier_id: Couri
 /**
  * Events in the batch that were applied now.
  */
-applied: number, queue: DeviceQueueReport | null, stops: Array<StopId>, } | { "type": "office", kind: string, stop_id: StopId | null, server_time_ms: number, } | { "type": "resync" };
+applied: number, queue: DeviceQueueReport | null, 
+/**
+ * Stops the batch's events refer to (whatever their outcome).
+ */
+stops: Array<StopId>, 
+/**
+ * Escalations the batch opened (conflicts, rejections, rules): the queue changed.
+ */
+escalations_opened: number, } | { "type": "office", kind: string, stop_id: StopId | null, server_time_ms: number, } | { "type": "resync" };
