@@ -10,6 +10,7 @@ use doorstep_server::seed::{DemoSeed, SeedOptions, seed_demo};
 use doorstep_server::service::App;
 use doorstep_server::store::sqlite::SqliteStore;
 use doorstep_shared::BlobDigest;
+use doorstep_shared::dashboard::LiveEvent;
 use doorstep_shared::event::GeoPoint;
 use doorstep_shared::protocol::EnrollRequest;
 use http_body_util::BodyExt;
@@ -319,8 +320,13 @@ async fn an_expired_session_restarts_cleanly() {
     let fresh = w.create(&data).await;
     assert_eq!(fresh.offset, Some(0));
     let loc = fresh.location.expect("new session");
+    let mut live = w.app.live.subscribe();
     assert_eq!(w.patch(&loc, 0, &data, None).await.status, 204);
     let got = w.get_blob(&BlobDigest::of(&data)).await;
     assert_eq!(BlobDigest::of(&got.body), BlobDigest::of(&data));
-    let _ = &w.app;
+    // The dashboard hears that the photo is no longer pending.
+    match live.try_recv() {
+        Ok(LiveEvent::BlobStored { digest, .. }) => assert_eq!(digest, BlobDigest::of(&data)),
+        other => panic!("expected blob_stored, got {other:?}"),
+    }
 }

@@ -160,6 +160,12 @@ pub enum LiveEvent {
         stop_id: Option<StopId>,
         server_time_ms: u64,
     },
+    /// A blob (a proof photo or thumbnail) finished uploading and was verified: a "photo
+    /// pending" for this digest is over.
+    BlobStored {
+        digest: BlobDigest,
+        server_time_ms: u64,
+    },
     /// The subscriber fell behind and missed messages: reload everything.
     Resync,
 }

@@ -70,6 +70,7 @@ pub enum Appended {
     },
     /// The last chunk: verified and stored (`stored_now` false when another session won).
     Complete {
+        digest: BlobDigest,
         size: u64,
         stored_now: bool,
     },
@@ -266,6 +267,7 @@ impl Uploads {
         let stored_now = self.store.adopt(&s.digest, &self.part(id))?;
         tracing::info!(digest = %s.digest, size = s.size, stored_now, "blob stored");
         Ok(Appended::Complete {
+            digest: s.digest,
             size: s.size,
             stored_now,
         })

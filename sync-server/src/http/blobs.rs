@@ -27,7 +27,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use doorstep_shared::dashboard::ProofReport;
+use doorstep_shared::dashboard::{LiveEvent, ProofReport};
 use doorstep_shared::{BlobDigest, ProblemCode, StopId};
 use std::sync::Arc;
 
@@ -225,7 +225,13 @@ async fn append<S: Store>(
         Ok(done) => {
             let (offset, complete) = match done {
                 Appended::Partial { offset } => (offset, false),
-                Appended::Complete { size, .. } => (size, true),
+                Appended::Complete { digest, size, .. } => {
+                    st.app.live.notify(LiveEvent::BlobStored {
+                        digest,
+                        server_time_ms: now,
+                    });
+                    (size, true)
+                }
             };
             let mut r = StatusCode::NO_CONTENT.into_response();
             r.headers_mut()

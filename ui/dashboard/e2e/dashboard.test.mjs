@@ -82,15 +82,20 @@ test("a stop's timeline shows the proof photo, a valid signature and presence", 
   const d = devices[0];
   const s = d.plan.stops[2];
   const photo = await d.upload(fixture("proof-photo.jpg"));
-  const thumb = await d.upload(fixture("proof-thumb.jpg"));
+  const thumbBytes = fixture("proof-thumb.jpg");
+  const thumb = sha256(thumbBytes);
   const visit = d.visit(s.stop_id, s.parcels, 1, delivered);
   visit.find((e) => e.kind === "arrived_at_stop").payload.location = s.location;
+  // The proof syncs before its thumbnail: "photo pending" until the blob lands.
   const res = await d.push([...visit, d.signedProof(s.stop_id, 1, [photo], [thumb])]);
   assert.ok(res.results.every((r) => r.status === "applied"), JSON.stringify(res.results));
   await page.goto(`${server.url}/#/stops/${s.stop_id}`);
   const ev = page.locator(`[data-testid="stop-timeline"][data-stop-id="${s.stop_id}"] [data-attempt="1"]`);
   await ev.locator('[data-signature="valid"][data-chain="intact"]').waitFor();
-  await ev.locator('[data-photo="shown"]').waitFor();
+  await ev.locator(`[data-photo="pending"][data-digest="${thumb}"]`).waitFor();
+  // The thumbnail lands: the open timeline shows it without a reload.
+  assert.equal(await d.upload(thumbBytes), thumb);
+  await ev.locator('[data-photo="shown"]').waitFor({ timeout: 5_000 });
   await page.waitForFunction(
     (digest) => {
       const img = /** @type {HTMLImageElement|null} */ (document.querySelector(`img[data-digest="${digest}"]`));

@@ -28,7 +28,7 @@ function photo(v: ProofVerdict | undefined): HTMLElement {
   if (v.pending_blobs.includes(digest)) {
     return h(
       "span",
-      { class: "pending", "data-photo": "pending", title: digest },
+      { class: "pending", "data-photo": "pending", "data-digest": digest, title: digest },
       h("span", { class: "thumb", "aria-hidden": "true" }, "▢"),
       "Photo pending upload",
     );

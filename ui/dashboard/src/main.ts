@@ -151,9 +151,13 @@ function onLive(e: LiveEvent): void {
   if (location.hash.startsWith("#/metrics")) slowRefresh();
   const touchesStop =
     openStop !== null &&
-    (e.type === "resync" || (e.type === "push" && e.stops.includes(openStop)) || (e.type === "office" && (e.stop_id === openStop || e.stop_id === null)));
+    (e.type === "resync" ||
+      (e.type === "push" && e.stops.includes(openStop)) ||
+      (e.type === "office" && (e.stop_id === openStop || e.stop_id === null)) ||
+      (e.type === "blob_stored" && main.querySelector(`[data-photo="pending"][data-digest="${e.digest}"]`) !== null));
   if (touchesStop) refreshStop();
-  if (queue && (e.type !== "push" || e.escalations_opened > 0)) void queue.refresh().catch(() => {});
+  if (queue && (e.type === "office" || e.type === "resync" || (e.type === "push" && e.escalations_opened > 0)))
+    void queue.refresh().catch(() => {});
 }
 
 async function show(): Promise<void> {

@@ -61,6 +61,7 @@ class FleetState {
   applyLive(e: LiveEvent): "patched" | "reload" | "ignored" {
     if (e.type === "resync") return "reload";
     if (e.type === "office") return "reload";
+    if (e.type === "blob_stored") return "ignored";
     const c = this.courier(e.courier_id);
     if (!c) return "reload";
     let d: DeviceHealth | undefined = c.devices.find((x) => x.device_id === e.device_id);
