@@ -5,6 +5,8 @@
 mod dashboard;
 mod evidence;
 mod identity;
+#[cfg(test)]
+mod migration_v3_tests;
 mod office;
 mod push;
 mod reads;
