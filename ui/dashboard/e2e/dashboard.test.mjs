@@ -74,6 +74,10 @@ test("a stop's timeline shows every event and its evidence", async () => {
   const rows = await tl.locator("tbody tr").count();
   assert.equal(rows, 2 * a.parcels.length + 3, "scans (loaded, out), arrive, attempt, proof");
   await page.screenshot({ path: join(shots, "stop-timeline.png"), fullPage: true });
+  // A "customer absent" with no beacon sighting and no arrival fix is flagged.
+  await page.goto(`${server.url}/#/stops/${b.stop_id}`);
+  const absentEv = page.locator(`[data-testid="stop-timeline"][data-stop-id="${b.stop_id}"] [data-attempt="1"]`);
+  await absentEv.locator('[data-presence="none"]').getByText(/customer absent” unverified/).waitFor();
 });
 
 const fixture = (name) => readFileSync(join(dirname(fileURLToPath(import.meta.url)), name));

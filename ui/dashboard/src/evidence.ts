@@ -88,7 +88,18 @@ function presence(events: StoredEvent[], n: number, ctx: StopContext | null): HT
   const fix = arrival?.kind === "arrived_at_stop" ? arrival.payload.location : null;
   if (fix && ctx) parts.push(`arrival fix ${metres(fix, ctx.stop.location)} m from the stop`);
   else if (fix) parts.push("arrival fix recorded");
-  if (!parts.length) return h("span", { class: "warn", "data-presence": "none" }, "No presence evidence (no beacon sighting, no arrival fix)");
+  if (!parts.length) {
+    // "Customer absent" with nothing placing the courier at the door is not a real attempt.
+    const attempt = span.find((e) => e.kind === "delivery_attempted" && e.payload.attempt === n);
+    const absent =
+      attempt?.kind === "delivery_attempted" && attempt.payload.outcome.result === "failed" && attempt.payload.outcome.reason === "customer_absent";
+    return h(
+      "span",
+      { class: "warn", "data-presence": "none" },
+      "No presence evidence (no beacon sighting, no arrival fix)",
+      absent ? " — “customer absent” unverified" : "",
+    );
+  }
   return h("span", { "data-presence": "some" }, `Presence: ${parts.join("; ")}`);
 }
 
