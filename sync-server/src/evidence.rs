@@ -7,10 +7,10 @@
 //! re-verification also checks that the signing key is the device's registered key and that
 //! each proof links the previous evidence statement of the same device (the hash chain).
 
+use doorstep_shared::dashboard::{ProofReport, ProofVerdict};
 use doorstep_shared::event::{EventEnvelope, EventPayload, ProofCaptured};
 use doorstep_shared::evidence::{self, EvidenceError};
 use doorstep_shared::{BlobDigest, DeviceId, EventId, HlcStamp, ProblemCode, StopId};
-use serde::Serialize;
 
 /// The push-time check: `Some` when the event must be rejected.
 pub fn push_check(env: &EventEnvelope) -> Option<(ProblemCode, String)> {
@@ -27,6 +27,22 @@ pub fn push_check(env: &EventEnvelope) -> Option<(ProblemCode, String)> {
     }
 }
 
+/// The push-time chain check: `Some(detail)` when a signed proof does not link to `head`, the
+/// statement digest of the device's previous logged proof (`None`: not asked for, skip).
+pub fn chain_check(env: &EventEnvelope, head: Option<&str>) -> Option<String> {
+    let EventPayload::ProofCaptured(proof) = &env.payload else {
+        return None;
+    };
+    proof.signature.as_ref()?;
+    let head = head?;
+    let e = evidence::check_link(proof, head).err()?;
+    tracing::warn!(stop_id = %proof.stop_id, device_seq = env.device_seq, error = %e, "proof chain rejected");
+    Some(format!(
+        "{e} (proof for attempt {} at device_seq {}: evidence of this device is missing or reordered)",
+        proof.attempt, env.device_seq
+    ))
+}
+
 /// One logged proof event with what the store knows around it.
 #[derive(Clone, Debug)]
 pub struct LoggedProof {
@@ -41,33 +57,6 @@ pub struct LoggedProof {
     pub registered_key: Option<String>,
     /// The statement digest of the device's previous logged proof, empty for its first.
     pub previous_statement: String,
-}
-
-/// The verdict on one proof.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ProofVerdict {
-    pub event_id: EventId,
-    pub device_id: DeviceId,
-    pub device_seq: u64,
-    pub attempt: u32,
-    pub status: String,
-    /// `valid`, `unsigned`, or why it failed.
-    pub signature: String,
-    /// `intact`, `not_signed`, or where it broke.
-    pub chain: String,
-    pub photos: Vec<BlobDigest>,
-    pub thumbnails: Vec<BlobDigest>,
-    /// Digests whose blob has not reached the server yet ("photo pending").
-    pub pending_blobs: Vec<BlobDigest>,
-}
-
-/// The evidence of one stop, re-verified.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ProofReport {
-    pub stop_id: StopId,
-    /// True when there is at least one proof and every one verifies with an intact chain.
-    pub verified: bool,
-    pub proofs: Vec<ProofVerdict>,
 }
 
 /// Re-verifies every proof of a stop. `stored` tells whether a blob is on the server.

@@ -59,7 +59,12 @@ impl LiveHub {
 }
 
 /// The announcement of one processed push (no extra store read: all from the request/response).
-pub fn push_event(device: DeviceAuth, req: &PushRequest, res: &PushResponse) -> LiveEvent {
+pub fn push_event(
+    device: DeviceAuth,
+    req: &PushRequest,
+    res: &PushResponse,
+    escalations_opened: u64,
+) -> LiveEvent {
     let mut stops: Vec<StopId> = req
         .events
         .iter()
@@ -79,6 +84,7 @@ pub fn push_event(device: DeviceAuth, req: &PushRequest, res: &PushResponse) -> 
             .count() as u32,
         queue: req.queue.clone(),
         stops,
+        escalations_opened: u32::try_from(escalations_opened).unwrap_or(u32::MAX),
     }
 }
 

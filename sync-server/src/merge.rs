@@ -6,7 +6,9 @@ use doorstep_shared::event::{AttemptOutcome, EventEnvelope, EventPayload, Invali
 use doorstep_shared::intent::fingerprint;
 use doorstep_shared::protocol::{EscalationKind, PushStatus};
 use doorstep_shared::stop::{StopConflict, Transition};
-use doorstep_shared::{CourierId, EventId, ProblemCode, StopId, StopState, StopStatus};
+use doorstep_shared::{
+    CourierId, EventId, FailureReason, ProblemCode, StopId, StopState, StopStatus,
+};
 
 /// An intent that was already applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +23,46 @@ pub struct StopRecord {
     pub state: StopState,
     /// Every courier the stop has ever been assigned to (the current one included).
     pub assigned_to: Vec<CourierId>,
+}
+
+/// Facts beyond the stop's state that some rules need. The store fills in what the event
+/// needs (see [`EventContext::wants_evidence_head`] and [`EventContext::wants_plan_notes`]).
+#[derive(Clone, Debug, Default)]
+pub struct EventContext {
+    /// For a proof: the statement digest of the device's previous logged proof (empty for its
+    /// first, or when that one was unsigned).
+    pub evidence_head: Option<String>,
+    /// For a failed "no access" attempt: the stop's planned access instructions.
+    pub plan_access_notes: Option<String>,
+}
+
+impl EventContext {
+    /// The event is a signed proof: its chain link is checked against the device's head.
+    pub fn wants_evidence_head(env: &EventEnvelope) -> bool {
+        matches!(&env.payload, EventPayload::ProofCaptured(p) if p.signature.is_some())
+    }
+
+    /// The event is an attempt that failed for "no access": the rule needs the plan's notes.
+    pub fn wants_plan_notes(env: &EventEnvelope) -> bool {
+        no_access_attempt(&env.payload).is_some()
+    }
+}
+
+fn no_access_attempt(payload: &EventPayload) -> Option<u32> {
+    match payload {
+        EventPayload::DeliveryAttempted(a)
+            if matches!(
+                a.outcome,
+                AttemptOutcome::Failed {
+                    reason: FailureReason::NoAccess,
+                    ..
+                }
+            ) =>
+        {
+            Some(a.attempt)
+        }
+        _ => None,
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +83,9 @@ pub struct Decision {
     /// Record the intent as applied (only for `Applied`).
     pub record_intent: bool,
     pub escalations: Vec<NewEscalation>,
+    /// For a proof whose signature verified (whatever the outcome): its statement digest, the
+    /// link the device's next proof must carry.
+    pub evidence_head: Option<String>,
 }
 
 impl Decision {
@@ -52,6 +97,7 @@ impl Decision {
             new_state: None,
             record_intent: false,
             escalations: vec![],
+            evidence_head: None,
         }
     }
 
@@ -92,14 +138,15 @@ fn invalid_code(e: &InvalidEvent) -> ProblemCode {
 
 /// Decides one device event whose `device_seq` is the next expected one.
 ///
-/// Order of checks: the event's own validity; then its business intent (a duplicate or a
-/// conflict never touches state); then whether the device may act on the stop; then the state
-/// machine; then the fold.
+/// Order of checks: the event's own validity (fields, evidence signature, evidence chain); then
+/// its business intent (a duplicate or a conflict never touches state); then whether the device
+/// may act on the stop; then the state machine; then the fold and the rules it triggers.
 pub fn decide_device_event(
     env: &EventEnvelope,
     courier: CourierId,
     known: Option<&KnownIntent>,
     stop: Option<&StopRecord>,
+    ctx: &EventContext,
 ) -> Decision {
     let stop_id = env.payload.stop_id();
     if let Err(e) = env.validate_from_device() {
@@ -108,6 +155,29 @@ pub fn decide_device_event(
     if let Some((code, detail)) = crate::evidence::push_check(env) {
         return Decision::rejected(code, detail, stop_id);
     }
+    // The signature verified (or there is none): a signed statement extends the device's chain
+    // even when it is rejected below, so one break is reported once and the chain goes on.
+    let evidence_head = match &env.payload {
+        EventPayload::ProofCaptured(p) => p.signature.as_ref().map(|s| s.statement_digest.clone()),
+        _ => None,
+    };
+    let mut d = match crate::evidence::chain_check(env, ctx.evidence_head.as_deref()) {
+        Some(detail) => Decision::rejected(ProblemCode::EvidenceChainBroken, detail, stop_id),
+        None => decide_fact(env, courier, known, stop, ctx),
+    };
+    d.evidence_head = evidence_head;
+    d
+}
+
+/// The decision for a device event whose own content is valid.
+fn decide_fact(
+    env: &EventEnvelope,
+    courier: CourierId,
+    known: Option<&KnownIntent>,
+    stop: Option<&StopRecord>,
+    ctx: &EventContext,
+) -> Decision {
+    let stop_id = env.payload.stop_id();
     if let Some(k) = known {
         return if k.fingerprint == fingerprint(&env.payload) {
             Decision::settled(
@@ -166,7 +236,12 @@ pub fn decide_device_event(
     }
     let mut state = record.state.clone();
     state.apply(env.event_id, env.hlc, &env.payload);
-    let escalations = state_escalations(&record.state, &state);
+    let mut escalations = state_escalations(&record.state, &state);
+    escalations.extend(no_access_escalation(
+        &record.state,
+        &env.payload,
+        ctx.plan_access_notes.as_deref(),
+    ));
     Decision {
         status: PushStatus::Applied,
         code: None,
@@ -174,6 +249,7 @@ pub fn decide_device_event(
         new_state: Some(state),
         record_intent: true,
         escalations,
+        evidence_head: None,
     }
 }
 
@@ -230,6 +306,50 @@ pub fn state_escalations(before: &StopState, after: &StopState) -> Vec<NewEscala
     out
 }
 
+/// `no_access_instructions`: an attempt failed for "no access" and the stop has no access
+/// instructions (none planned, none edited since). Opened by the first such attempt only; a
+/// later one at the same stop is already in front of a human.
+pub fn no_access_escalation(
+    before: &StopState,
+    payload: &EventPayload,
+    plan_access_notes: Option<&str>,
+) -> Option<NewEscalation> {
+    let attempt = no_access_attempt(payload)?;
+    let view = before.view();
+    let planned = plan_access_notes.is_some_and(|n| !n.trim().is_empty());
+    let edited = view.access_notes.iter().any(|n| !n.trim().is_empty());
+    let earlier = view.attempts.iter().any(|(n, o)| {
+        *n != attempt
+            && matches!(
+                o,
+                AttemptOutcome::Failed {
+                    reason: FailureReason::NoAccess,
+                    ..
+                }
+            )
+    });
+    (!planned && !edited && !earlier).then(|| NewEscalation {
+        kind: EscalationKind::NoAccessInstructions,
+        stop_id: Some(before.stop_id),
+        detail: format!(
+            "attempt {attempt} failed for no access and the stop has no access instructions: \
+             get a door code or gate instructions from the customer"
+        ),
+    })
+}
+
+/// `clock_skew`: the device's clock is off by more than the bound; one open escalation per
+/// device at a time.
+pub fn skew_escalation(clock_offset_ms: i64, already_open: bool) -> Option<NewEscalation> {
+    (clock_offset_ms.abs() > doorstep_shared::protocol::CLOCK_SKEW_BOUND_MS && !already_open).then(
+        || NewEscalation {
+            kind: EscalationKind::ClockSkew,
+            stop_id: None,
+            detail: format!("device clock is off by {clock_offset_ms} ms"),
+        },
+    )
+}
+
 /// Failed contact attempts after which the customer counts as unreachable.
 pub const UNREACHABLE_AFTER_FAILED_CONTACTS: u32 = 2;
 
@@ -262,6 +382,10 @@ mod tests {
     const OTHER: CourierId = CourierId(uuid::Uuid::from_u128(2));
     const DEVICE: DeviceId = DeviceId(uuid::Uuid::from_u128(3));
     const STOP: StopId = StopId(uuid::Uuid::from_u128(4));
+    const NO_CTX: EventContext = EventContext {
+        evidence_head: None,
+        plan_access_notes: None,
+    };
 
     fn env(seq: u64, payload: EventPayload) -> EventEnvelope {
         EventEnvelope {
@@ -321,7 +445,7 @@ mod tests {
             fingerprint: fingerprint(&e.payload),
             event_id: e.event_id,
         };
-        let d = decide_device_event(&e, COURIER, Some(&known), Some(&record(&[])));
+        let d = decide_device_event(&e, COURIER, Some(&known), Some(&record(&[])), &NO_CTX);
         assert_eq!(d.status, PushStatus::Duplicate);
         assert!(d.new_state.is_none() && !d.record_intent && d.escalations.is_empty());
     }
@@ -338,7 +462,7 @@ mod tests {
             detail: None,
         };
         let second = env(2, attempt(1, failed));
-        let d = decide_device_event(&second, COURIER, Some(&known), None);
+        let d = decide_device_event(&second, COURIER, Some(&known), None, &NO_CTX);
         assert_eq!(
             (d.status, d.code),
             (PushStatus::Conflict, Some(ProblemCode::IntentConflict))
@@ -351,7 +475,7 @@ mod tests {
     fn invalid_events_are_rejected_with_their_code_and_escalated() {
         let mut e = env(1, scan(ScanPhase::Loaded));
         e.intent_key = "scan:something-else".into();
-        let d = decide_device_event(&e, COURIER, None, Some(&record(&[])));
+        let d = decide_device_event(&e, COURIER, None, Some(&record(&[])), &NO_CTX);
         assert_eq!(
             (d.status, d.code),
             (PushStatus::Rejected, Some(ProblemCode::IntentKeyMismatch))
@@ -359,7 +483,7 @@ mod tests {
         assert_eq!(d.escalations[0].kind, EscalationKind::RejectedEvent);
 
         let zero = env(1, attempt(0, delivered()));
-        let d = decide_device_event(&zero, COURIER, None, Some(&record(&[])));
+        let d = decide_device_event(&zero, COURIER, None, Some(&record(&[])), &NO_CTX);
         assert_eq!(d.code, Some(ProblemCode::InvalidEvent));
     }
 
@@ -370,6 +494,7 @@ mod tests {
             COURIER,
             None,
             Some(&record(&[])),
+            &NO_CTX,
         );
         assert_eq!(
             (d.status, d.code),
@@ -381,11 +506,11 @@ mod tests {
     fn unknown_and_foreign_stops_are_rejected() {
         let e = env(1, scan(ScanPhase::Loaded));
         assert_eq!(
-            decide_device_event(&e, COURIER, None, None).code,
+            decide_device_event(&e, COURIER, None, None, &NO_CTX).code,
             Some(ProblemCode::InvalidEvent)
         );
         assert_eq!(
-            decide_device_event(&e, OTHER, None, Some(&record(&[]))).code,
+            decide_device_event(&e, OTHER, None, Some(&record(&[])), &NO_CTX).code,
             Some(ProblemCode::Forbidden)
         );
     }
@@ -398,6 +523,7 @@ mod tests {
             COURIER,
             None,
             Some(&record(&[loaded])),
+            &NO_CTX,
         );
         assert_eq!(d.status, PushStatus::Applied);
         assert!(d.record_intent);
@@ -421,7 +547,13 @@ mod tests {
             &cancel,
         );
         assert_eq!(rec.state.status(), StopStatus::Cancelled);
-        let d = decide_device_event(&env(2, attempt(1, delivered())), COURIER, None, Some(&rec));
+        let d = decide_device_event(
+            &env(2, attempt(1, delivered())),
+            COURIER,
+            None,
+            Some(&rec),
+            &NO_CTX,
+        );
         assert_eq!(d.status, PushStatus::Applied);
         assert_eq!(d.new_state.unwrap().status(), StopStatus::Delivered);
         assert!(
@@ -445,6 +577,7 @@ mod tests {
             COURIER,
             None,
             Some(&record(&events)),
+            &NO_CTX,
         );
         assert_eq!(d.new_state.unwrap().status(), StopStatus::AttemptsExhausted);
         let kinds: Vec<_> = d.escalations.iter().map(|e| e.kind).collect();
@@ -461,7 +594,7 @@ mod tests {
             accuracy_m: 5.0,
             fix_time_ms: 77,
         });
-        let d = decide_device_event(&env(1, fix), COURIER, None, None);
+        let d = decide_device_event(&env(1, fix), COURIER, None, None, &NO_CTX);
         assert_eq!(d.status, PushStatus::Applied);
         assert!(d.record_intent && d.new_state.is_none());
     }
@@ -477,5 +610,227 @@ mod tests {
         assert!(contact_escalation(stop, 1, 1).is_none());
         assert!(contact_escalation(stop, 2, 3).is_none());
         assert!(contact_escalation(stop, 2, 2).is_none());
+    }
+    fn failed(n: u32, reason: FailureReason) -> EventPayload {
+        attempt(
+            n,
+            AttemptOutcome::Failed {
+                reason,
+                detail: None,
+            },
+        )
+    }
+
+    fn kinds(d: &Decision) -> Vec<EscalationKind> {
+        d.escalations.iter().map(|e| e.kind).collect()
+    }
+
+    #[test]
+    fn no_access_at_a_stop_without_instructions_escalates_once() {
+        let loaded = env(1, scan(ScanPhase::Loaded));
+        let out = env(2, scan(ScanPhase::OutForDelivery));
+        let first = env(3, failed(1, FailureReason::NoAccess));
+        let d = decide_device_event(
+            &first,
+            COURIER,
+            None,
+            Some(&record(&[loaded.clone(), out.clone()])),
+            &NO_CTX,
+        );
+        assert_eq!(d.status, PushStatus::Applied);
+        assert_eq!(kinds(&d), vec![EscalationKind::NoAccessInstructions]);
+        assert_eq!(d.escalations[0].stop_id, Some(STOP));
+        assert!(
+            d.escalations[0].detail.contains("attempt 1"),
+            "{}",
+            d.escalations[0].detail
+        );
+        // The second "no access" at the same stop is already in front of a human.
+        let second = env(4, failed(2, FailureReason::NoAccess));
+        let d = decide_device_event(
+            &second,
+            COURIER,
+            None,
+            Some(&record(&[loaded, out, first])),
+            &NO_CTX,
+        );
+        assert_eq!(d.status, PushStatus::Applied);
+        assert!(kinds(&d).is_empty(), "{:?}", kinds(&d));
+    }
+
+    #[test]
+    fn no_access_with_access_instructions_or_another_reason_opens_nothing() {
+        let loaded = env(1, scan(ScanPhase::Loaded));
+        let rec = record(std::slice::from_ref(&loaded));
+        let planned = EventContext {
+            plan_access_notes: Some("Gate code 4711".into()),
+            ..NO_CTX
+        };
+        let d = decide_device_event(
+            &env(2, failed(1, FailureReason::NoAccess)),
+            COURIER,
+            None,
+            Some(&rec),
+            &planned,
+        );
+        assert!(kinds(&d).is_empty());
+        let blank = EventContext {
+            plan_access_notes: Some("  ".into()),
+            ..NO_CTX
+        };
+        let d = decide_device_event(
+            &env(2, failed(1, FailureReason::NoAccess)),
+            COURIER,
+            None,
+            Some(&rec),
+            &blank,
+        );
+        assert_eq!(
+            kinds(&d),
+            vec![EscalationKind::NoAccessInstructions],
+            "blank notes are no notes"
+        );
+        let edited = env(
+            2,
+            EventPayload::AccessNotesEdited(AccessNotesEdited {
+                stop_id: STOP,
+                actor: "office".into(),
+                version: [("office".to_owned(), 1)].into_iter().collect(),
+                text: "Ring the concierge".into(),
+            }),
+        );
+        let d = decide_device_event(
+            &env(3, failed(1, FailureReason::NoAccess)),
+            COURIER,
+            None,
+            Some(&record(&[loaded.clone(), edited])),
+            &NO_CTX,
+        );
+        assert!(kinds(&d).is_empty(), "edited notes count as instructions");
+        let d = decide_device_event(
+            &env(2, failed(1, FailureReason::CustomerAbsent)),
+            COURIER,
+            None,
+            Some(&rec),
+            &NO_CTX,
+        );
+        assert!(kinds(&d).is_empty());
+    }
+
+    #[test]
+    fn a_terminal_failure_escalates() {
+        let loaded = env(1, scan(ScanPhase::Loaded));
+        let d = decide_device_event(
+            &env(2, failed(1, FailureReason::AddressInvalid)),
+            COURIER,
+            None,
+            Some(&record(&[loaded])),
+            &NO_CTX,
+        );
+        assert_eq!(d.status, PushStatus::Applied);
+        assert_eq!(kinds(&d), vec![EscalationKind::TerminalFailure]);
+        assert!(d.escalations[0].detail.contains("address_invalid"));
+    }
+
+    #[test]
+    fn clock_skew_beyond_the_bound_escalates_once_per_device() {
+        let bound = doorstep_shared::protocol::CLOCK_SKEW_BOUND_MS;
+        assert!(skew_escalation(bound, false).is_none());
+        let esc = skew_escalation(-(bound + 1), false).expect("beyond the bound");
+        assert_eq!(esc.kind, EscalationKind::ClockSkew);
+        assert!(esc.detail.contains(&format!("{}", -(bound + 1))));
+        assert!(
+            skew_escalation(bound + 1, true).is_none(),
+            "one open escalation at a time"
+        );
+    }
+
+    fn signed_proof(seq: u64, n: u32, prev: &str) -> EventEnvelope {
+        let mut e = env(
+            seq,
+            EventPayload::ProofCaptured(ProofCaptured {
+                stop_id: STOP,
+                attempt: n,
+                photos: vec![doorstep_shared::BlobDigest::of(b"photo")],
+                thumbnails: vec![],
+                recipient_name: None,
+                location: None,
+                signature: None,
+            }),
+        );
+        if let EventPayload::ProofCaptured(p) = &mut e.payload {
+            p.signature = Some(doorstep_shared::evidence::sign(
+                &[7; 32], &DEVICE, e.hlc, p, prev,
+            ));
+        }
+        e
+    }
+
+    #[test]
+    fn an_invalid_proof_signature_is_rejected_and_escalated() {
+        let loaded = env(1, scan(ScanPhase::Loaded));
+        let mut proof = signed_proof(2, 1, "");
+        if let EventPayload::ProofCaptured(p) = &mut proof.payload {
+            p.recipient_name = Some("someone else".into());
+        }
+        let ctx = EventContext {
+            evidence_head: Some(String::new()),
+            ..NO_CTX
+        };
+        let d = decide_device_event(&proof, COURIER, None, Some(&record(&[loaded])), &ctx);
+        assert_eq!(
+            (d.status, d.code),
+            (PushStatus::Rejected, Some(ProblemCode::InvalidSignature))
+        );
+        assert_eq!(kinds(&d), vec![EscalationKind::RejectedEvent]);
+        assert!(d.escalations[0].detail.starts_with("invalid_signature"));
+        assert!(d.new_state.is_none() && !d.record_intent);
+        assert!(
+            d.evidence_head.is_none(),
+            "a forged statement never moves the chain head"
+        );
+    }
+
+    #[test]
+    fn a_proof_off_the_device_chain_is_rejected_with_context() {
+        let loaded = env(1, scan(ScanPhase::Loaded));
+        let rec = record(&[loaded]);
+        let head = "ab".repeat(32);
+        let linked = signed_proof(2, 1, &head);
+        let ctx = EventContext {
+            evidence_head: Some(head.clone()),
+            ..NO_CTX
+        };
+        assert!(EventContext::wants_evidence_head(&linked));
+        let d = decide_device_event(&linked, COURIER, None, Some(&rec), &ctx);
+        assert_eq!(d.status, PushStatus::Applied);
+        let skipped = signed_proof(2, 1, &"cd".repeat(32));
+        let d = decide_device_event(&skipped, COURIER, None, Some(&rec), &ctx);
+        assert_eq!(
+            (d.status, d.code),
+            (PushStatus::Rejected, Some(ProblemCode::EvidenceChainBroken))
+        );
+        assert_eq!(kinds(&d), vec![EscalationKind::RejectedEvent]);
+        let detail = &d.escalations[0].detail;
+        assert!(
+            detail.starts_with("evidence_chain_broken") && detail.contains(&head),
+            "{detail}"
+        );
+        assert!(d.new_state.is_none() && !d.record_intent);
+        let EventPayload::ProofCaptured(p) = &skipped.payload else {
+            unreachable!()
+        };
+        assert_eq!(
+            d.evidence_head.as_deref(),
+            p.signature.as_ref().map(|s| s.statement_digest.as_str()),
+            "a validly signed statement moves the head even when its link is broken"
+        );
+        // A device's first proof links to nothing.
+        let first = EventContext {
+            evidence_head: Some(String::new()),
+            ..NO_CTX
+        };
+        let d = decide_device_event(&signed_proof(2, 1, ""), COURIER, None, Some(&rec), &first);
+        assert_eq!(d.status, PushStatus::Applied);
     }
 }

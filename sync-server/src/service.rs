@@ -215,8 +215,12 @@ impl<S: Store> App<S> {
         let outcome = blocking(move || store.push(device, &req, ctx).map(|o| (o, req))).await?;
         let (outcome, req) = outcome;
         self.record_push_metrics(device, &req, &outcome, ctx);
-        self.live
-            .notify(crate::live::push_event(device, &req, &outcome.response));
+        self.live.notify(crate::live::push_event(
+            device,
+            &req,
+            &outcome.response,
+            outcome.effects.escalations_opened,
+        ));
         self.metrics
             .observe_push_latency(started.elapsed().as_secs_f64());
         Ok(outcome.response)

@@ -10,6 +10,7 @@ use doorstep_server::seed::{DemoSeed, SeedOptions, seed_demo};
 use doorstep_server::service::App;
 use doorstep_server::store::sqlite::SqliteStore;
 use doorstep_shared::BlobDigest;
+use doorstep_shared::dashboard::LiveEvent;
 use doorstep_shared::event::GeoPoint;
 use doorstep_shared::protocol::EnrollRequest;
 use http_body_util::BodyExt;
@@ -60,9 +61,11 @@ async fn world() -> World {
         .await
         .expect("enroll");
     let blob_dir = tempfile::tempdir().expect("tempdir");
-    let uploads = Arc::new(Uploads::new(
+    // Sessions in the database, as the server keeps them.
+    let uploads = Arc::new(Uploads::with_sessions(
         Arc::new(FsBlobStore::new(blob_dir.path())),
         TTL_MS,
+        app.store.clone(),
     ));
     let router = doorstep_server::http::blobs::router(app.clone(), uploads);
     World {
@@ -106,6 +109,12 @@ async fn call(router: &axum::Router, req: Request<Body>) -> Answer {
         location,
         body,
     }
+}
+
+/// The stable `code` of a problem+json answer.
+fn code(a: &Answer) -> String {
+    let v: serde_json::Value = serde_json::from_slice(&a.body).expect("problem+json body");
+    v["code"].as_str().unwrap_or_default().to_owned()
 }
 
 impl World {
@@ -265,15 +274,21 @@ async fn a_chunk_with_a_wrong_checksum_or_offset_is_rejected() {
     let bad = w
         .patch(&loc, 0, &data[..5_000], Some(&"0".repeat(64)))
         .await;
-    assert_eq!(bad.status, 460);
+    assert_eq!(
+        (bad.status, code(&bad).as_str()),
+        (460, "checksum_mismatch")
+    );
     assert_eq!(w.head(&loc).await.offset, Some(0), "nothing was appended");
     let wrong = w.patch(&loc, 4_000, &data[..1_000], None).await;
-    assert_eq!(wrong.status, 409);
+    assert_eq!(
+        (wrong.status, code(&wrong).as_str()),
+        (409, "upload_offset_mismatch")
+    );
     assert_eq!(wrong.offset, Some(0), "409 tells the right offset");
     // A whole that does not hash to the declared digest is refused at completion.
     let lie = vec![8u8; 10_000];
     let a = w.patch(&loc, 0, &lie, None).await;
-    assert_eq!(a.status, 422);
+    assert_eq!((a.status, code(&a).as_str()), (422, "digest_mismatch"));
     assert_eq!(w.stored_files(), 0);
     assert_eq!(w.get_blob(&BlobDigest::of(&data)).await.status, 404);
 }
@@ -285,10 +300,17 @@ async fn an_expired_session_restarts_cleanly() {
     let loc = w.create(&data).await.location.expect("session");
     assert_eq!(w.patch(&loc, 0, &data[..20_000], None).await.status, 204);
     w.clock.advance(TTL_MS + 1);
-    assert_eq!(w.head(&loc).await.status, 404);
+    let expired = w.patch(&loc, 20_000, &data[20_000..], None).await;
     assert_eq!(
-        w.patch(&loc, 20_000, &data[20_000..], None).await.status,
-        404
+        (expired.status, code(&expired).as_str()),
+        (410, "upload_expired")
+    );
+    // An expired session is discarded: afterwards it is unknown.
+    assert_eq!(w.head(&loc).await.status, 404);
+    let gone = w.patch(&loc, 20_000, &data[20_000..], None).await;
+    assert_eq!(
+        (gone.status, code(&gone).as_str()),
+        (404, "upload_not_found")
     );
     assert_eq!(
         walk(&w.blob_dir.path().join("staging")),
@@ -298,8 +320,13 @@ async fn an_expired_session_restarts_cleanly() {
     let fresh = w.create(&data).await;
     assert_eq!(fresh.offset, Some(0));
     let loc = fresh.location.expect("new session");
+    let mut live = w.app.live.subscribe();
     assert_eq!(w.patch(&loc, 0, &data, None).await.status, 204);
     let got = w.get_blob(&BlobDigest::of(&data)).await;
     assert_eq!(BlobDigest::of(&got.body), BlobDigest::of(&data));
-    let _ = &w.app;
+    // The dashboard hears that the photo is no longer pending.
+    match live.try_recv() {
+        Ok(LiveEvent::BlobStored { digest, .. }) => assert_eq!(digest, BlobDigest::of(&data)),
+        other => panic!("expected blob_stored, got {other:?}"),
+    }
 }

@@ -3,7 +3,7 @@
 //! metrics the dashboard charts. The TypeScript client's copies are generated from these.
 
 use crate::event::{GeoPoint, TimeWindow};
-use crate::ids::{CourierId, DeviceId, RouteId, StopId};
+use crate::ids::{BlobDigest, CourierId, DeviceId, EventId, RouteId, StopId};
 use crate::protocol::{DeviceHealth, DeviceQueueReport};
 use crate::stop::StopStatus;
 use serde::{Deserialize, Serialize};
@@ -149,12 +149,21 @@ pub enum LiveEvent {
         /// Events in the batch that were applied now.
         applied: u32,
         queue: Option<DeviceQueueReport>,
+        /// Stops the batch's events refer to (whatever their outcome).
         stops: Vec<StopId>,
+        /// Escalations the batch opened (conflicts, rejections, rules): the queue changed.
+        escalations_opened: u32,
     },
     /// An office event was recorded (a dispatcher command, seeding).
     Office {
         kind: String,
         stop_id: Option<StopId>,
+        server_time_ms: u64,
+    },
+    /// A blob (a proof photo or thumbnail) finished uploading and was verified: a "photo
+    /// pending" for this digest is over.
+    BlobStored {
+        digest: BlobDigest,
         server_time_ms: u64,
     },
     /// The subscriber fell behind and missed messages: reload everything.
@@ -242,4 +251,34 @@ pub struct DashboardMetrics {
     pub duplicates_caught: u64,
     pub replays_since_start: u64,
     pub open_escalations: u64,
+}
+
+/// The verdict on one logged proof of delivery, re-verified by the server.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProofVerdict {
+    pub event_id: EventId,
+    pub device_id: DeviceId,
+    pub device_seq: u64,
+    pub attempt: u32,
+    /// The push outcome recorded for the event (`applied`, `rejected`, …).
+    pub status: String,
+    /// `valid`, `unsigned`, or `invalid: <why>`.
+    pub signature: String,
+    /// `intact`, `not_signed`, or `broken: <where>`.
+    pub chain: String,
+    pub photos: Vec<BlobDigest>,
+    pub thumbnails: Vec<BlobDigest>,
+    /// Digests whose blob has not reached the server yet ("photo pending").
+    pub pending_blobs: Vec<BlobDigest>,
+}
+
+/// `GET /v1/dispatch/stops/{stop_id}/proof`: the evidence of one stop, re-verified.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProofReport {
+    pub stop_id: StopId,
+    /// True when there is at least one proof and every one verifies with an intact chain.
+    pub verified: bool,
+    pub proofs: Vec<ProofVerdict>,
 }

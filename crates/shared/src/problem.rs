@@ -59,6 +59,20 @@ pub enum ProblemCode {
     ClockSkew,
     /// A late replay: applied, but it happened more than an hour before it arrived.
     LateReplay,
+    /// A signed proof whose `prev_link` is not the statement digest of the device's previous
+    /// proof: evidence is missing or was reordered (quarantined, escalated).
+    EvidenceChainBroken,
+    // --- blob upload problems (`/v1/uploads`) ---
+    /// No upload session with this id; create a new one.
+    UploadNotFound,
+    /// The upload session expired without progress; create a new one from offset 0.
+    UploadExpired,
+    /// A chunk was sent at the wrong offset; the right one is in `Upload-Offset`.
+    UploadOffsetMismatch,
+    /// A chunk's bytes do not match its `Upload-Checksum`.
+    ChecksumMismatch,
+    /// The completed upload does not hash to the declared digest; the session is discarded.
+    DigestMismatch,
 }
 
 impl ProblemCode {
@@ -79,7 +93,14 @@ impl ProblemCode {
             | IntentKeyMismatch
             | OfficeKindFromDevice
             | IllegalTransition
-            | InvalidSignature => 422,
+            | InvalidSignature
+            | EvidenceChainBroken
+            | DigestMismatch => 422,
+            UploadNotFound => 404,
+            UploadExpired => 410,
+            UploadOffsetMismatch => 409,
+            // tus's "checksum mismatch" status.
+            ChecksumMismatch => 460,
             RateLimited => 429,
             Unavailable | StorageBusy => 503,
             SequenceGap | ClockSkew | LateReplay => 200,
@@ -116,6 +137,12 @@ impl ProblemCode {
             StorageBusy => "storage_busy",
             ClockSkew => "clock_skew",
             LateReplay => "late_replay",
+            EvidenceChainBroken => "evidence_chain_broken",
+            UploadNotFound => "upload_not_found",
+            UploadExpired => "upload_expired",
+            UploadOffsetMismatch => "upload_offset_mismatch",
+            ChecksumMismatch => "checksum_mismatch",
+            DigestMismatch => "digest_mismatch",
         }
     }
 
@@ -149,6 +176,12 @@ impl ProblemCode {
             StorageBusy => "Storage temporarily busy",
             ClockSkew => "Device clock skew beyond bound",
             LateReplay => "Late replay",
+            EvidenceChainBroken => "Evidence chain broken",
+            UploadNotFound => "No such upload session",
+            UploadExpired => "Upload session expired",
+            UploadOffsetMismatch => "Upload offset mismatch",
+            ChecksumMismatch => "Chunk checksum mismatch",
+            DigestMismatch => "Uploaded bytes do not match the digest",
         }
     }
 }
@@ -194,6 +227,12 @@ mod tests {
             ProblemCode::MalformedRequest,
             ProblemCode::IdempotencyKeyReused,
             ProblemCode::LateReplay,
+            ProblemCode::EvidenceChainBroken,
+            ProblemCode::UploadNotFound,
+            ProblemCode::UploadExpired,
+            ProblemCode::UploadOffsetMismatch,
+            ProblemCode::ChecksumMismatch,
+            ProblemCode::DigestMismatch,
         ] {
             assert_eq!(
                 serde_json::to_string(&code).unwrap(),

@@ -241,6 +241,8 @@ pub enum EscalationKind {
     ClockSkew,
     /// The office's contact attempts failed twice: nobody to hand the parcel to.
     CustomerUnreachable,
+    /// An attempt failed for "no access" at a stop with no access instructions on file.
+    NoAccessInstructions,
 }
 
 impl EscalationKind {
@@ -251,7 +253,8 @@ impl EscalationKind {
             Self::TerminalFailure
             | Self::AttemptsExhausted
             | Self::RejectedEvent
-            | Self::CustomerUnreachable => 2,
+            | Self::CustomerUnreachable
+            | Self::NoAccessInstructions => 2,
             Self::AccessNotesDiverged | Self::ClockSkew => 3,
         }
     }

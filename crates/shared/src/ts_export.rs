@@ -3,7 +3,7 @@
 //! stale, and `cargo run -p doorstep-shared --features ts --example export_ts` rewrites them.
 
 use crate::dashboard::{
-    ContactCustomerCommand, DashboardMetrics, FleetSnapshot, LiveEvent, LiveTicket,
+    ContactCustomerCommand, DashboardMetrics, FleetSnapshot, LiveEvent, LiveTicket, ProofReport,
     ReturnToDepotCommand, RouteDetail, StopContext,
 };
 use crate::problem::Problem;
@@ -32,6 +32,7 @@ pub fn export_all(dir: &Path) -> Result<(), ExportError> {
     ContactCustomerCommand::export_all(&cfg)?;
     DashboardMetrics::export_all(&cfg)?;
     StopDetail::export_all(&cfg)?;
+    ProofReport::export_all(&cfg)?;
     Escalation::export_all(&cfg)?;
     CommandReceipt::export_all(&cfg)?;
     CancelStopCommand::export_all(&cfg)?;

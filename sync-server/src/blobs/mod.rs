@@ -6,6 +6,7 @@
 //! digest-verified file into its content-addressed path; a second upload of a stored digest
 //! stores nothing.
 
+pub mod sessions;
 pub mod uploads;
 
 use doorstep_shared::BlobDigest;

@@ -4,17 +4,21 @@
 //! Upload protocol (tus-like; headers as in tus 1.0, checksum as hex SHA-256):
 //! - `POST /v1/uploads` `{"digest", "size"}` → `201` + `Location` + `Upload-Offset: 0`, or
 //!   `200 {"status":"stored"}` when the digest is already stored.
-//! - `HEAD /v1/uploads/{id}` → `204` + `Upload-Offset` + `Upload-Length`; `404` when the
-//!   session is unknown or expired (start a new one).
+//! - `HEAD /v1/uploads/{id}` → `204` + `Upload-Offset` + `Upload-Length`; `404` / `410` when
+//!   the session is unknown / expired (start a new one; a HEAD answer has no body).
 //! - `PATCH /v1/uploads/{id}` with `Upload-Offset` and `Upload-Checksum: sha256 <hex>` →
 //!   `204` + the new `Upload-Offset` (and `Upload-Complete: true` when verified and stored);
-//!   `409` on a wrong offset (the right one is in `Upload-Offset`), `460` on a chunk checksum
-//!   mismatch, `422` when the whole does not hash to the declared digest.
+//!   `409` `upload_offset_mismatch` on a wrong offset (the right one is in `Upload-Offset`),
+//!   `460` `checksum_mismatch` on a chunk checksum mismatch, `422` `digest_mismatch` when the
+//!   whole does not hash to the declared digest, `413` `payload_too_large`.
+//! - Unknown session: `404` `upload_not_found`; expired: `410` `upload_expired`. Sessions are
+//!   kept in the database, so a restart does not lose them.
 
 use super::problem::ApiJson;
+use crate::blobs::sessions::UploadSessions;
 use crate::blobs::uploads::{Appended, Created, UploadError, Uploads};
 use crate::blobs::{BlobStore, FsBlobStore};
-use crate::evidence::{ProofReport, verify_stop};
+use crate::evidence::verify_stop;
 use crate::service::{ApiError, App};
 use crate::store::Store;
 use axum::Router;
@@ -23,6 +27,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use doorstep_shared::dashboard::{LiveEvent, ProofReport};
 use doorstep_shared::{BlobDigest, ProblemCode, StopId};
 use std::sync::Arc;
 
@@ -44,15 +49,20 @@ impl<S: Store> Clone for BlobState<S> {
     }
 }
 
-/// Uploads over a file-system store in `DOORSTEP_BLOB_DIR` (default `./data/blobs`).
-pub fn default_uploads() -> Arc<Uploads> {
+/// Uploads over a file-system store in `DOORSTEP_BLOB_DIR` (default `./data/blobs`), with
+/// their sessions kept by `sessions` (the database: they survive a restart).
+pub fn default_uploads(sessions: Arc<dyn UploadSessions>) -> Arc<Uploads> {
     let dir = std::env::var("DOORSTEP_BLOB_DIR").unwrap_or_else(|_| "./data/blobs".into());
     let ttl = std::env::var("DOORSTEP_UPLOAD_TTL_SECS")
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
         .map(|s| s * 1000)
         .unwrap_or(DEFAULT_UPLOAD_TTL_MS);
-    Arc::new(Uploads::new(Arc::new(FsBlobStore::new(dir)), ttl))
+    Arc::new(Uploads::with_sessions(
+        Arc::new(FsBlobStore::new(dir)),
+        ttl,
+        sessions,
+    ))
 }
 
 /// The blob routes over `app` and `uploads`.
@@ -68,52 +78,32 @@ pub fn router<S: Store>(app: Arc<App<S>>, uploads: Arc<Uploads>) -> Router {
         .with_state(BlobState { app, uploads })
 }
 
-fn problem(status: StatusCode, code: &str, detail: String) -> Response {
-    let body = serde_json::json!({
-        "type": "about:blank",
-        "title": code,
-        "status": status.as_u16(),
-        "code": code,
-        "detail": detail,
-    });
-    let mut res = (status, body.to_string()).into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    res
-}
-
+/// Every upload failure as `application/problem+json` with its stable [`ProblemCode`].
 fn upload_problem(e: UploadError) -> Response {
     let detail = e.to_string();
-    match e {
-        UploadError::NotFound(_) => problem(StatusCode::NOT_FOUND, "upload_not_found", detail),
-        UploadError::OffsetMismatch { expected, .. } => {
-            let mut r = problem(StatusCode::CONFLICT, "upload_offset_mismatch", detail);
-            r.headers_mut()
-                .insert("upload-offset", HeaderValue::from(expected));
-            r
-        }
-        UploadError::ChecksumMismatch => problem(
-            StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
-            "checksum_mismatch",
-            detail,
-        ),
-        UploadError::DigestMismatch(_) => {
-            problem(StatusCode::UNPROCESSABLE_ENTITY, "digest_mismatch", detail)
-        }
-        UploadError::TooLong { .. } | UploadError::TooLarge(_) => {
-            problem(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", detail)
-        }
-        UploadError::Storage(e) => {
+    let code = match &e {
+        UploadError::NotFound(_) => ProblemCode::UploadNotFound,
+        UploadError::Expired(_) => ProblemCode::UploadExpired,
+        UploadError::OffsetMismatch { .. } => ProblemCode::UploadOffsetMismatch,
+        UploadError::ChecksumMismatch => ProblemCode::ChecksumMismatch,
+        UploadError::DigestMismatch(_) => ProblemCode::DigestMismatch,
+        UploadError::TooLong { .. } | UploadError::TooLarge(_) => ProblemCode::PayloadTooLarge,
+        UploadError::Storage(_) | UploadError::Sessions(_) => {
             tracing::error!(error = %e, "blob storage failed");
-            problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_busy",
-                "blob storage failed; retry".into(),
-            )
+            return ApiError::new(ProblemCode::StorageBusy, "blob storage failed; retry")
+                .into_response();
         }
+    };
+    let mut r = ApiError::new(code, detail).into_response();
+    if let UploadError::OffsetMismatch { expected, .. } = e {
+        r.headers_mut()
+            .insert("upload-offset", HeaderValue::from(expected));
     }
+    r
+}
+
+fn bad_request(detail: &str) -> Response {
+    ApiError::new(ProblemCode::MalformedRequest, detail).into_response()
 }
 
 async fn device<S: Store>(st: &BlobState<S>, headers: &HeaderMap) -> Result<(), Response> {
@@ -221,21 +211,13 @@ async fn append<S: Store>(
     }
     let Some(offset) = header_str(&headers, "upload-offset").and_then(|s| s.parse::<u64>().ok())
     else {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "malformed_request",
-            "Upload-Offset header missing".into(),
-        );
+        return bad_request("Upload-Offset header missing");
     };
     let Some(checksum) = header_str(&headers, "upload-checksum")
         .and_then(|s| s.strip_prefix("sha256 "))
         .map(str::to_owned)
     else {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "malformed_request",
-            "Upload-Checksum: sha256 <hex> header missing".into(),
-        );
+        return bad_request("Upload-Checksum: sha256 <hex> header missing");
     };
     let now = st.app.clock.now_ms();
     let uploads = st.uploads.clone();
@@ -243,7 +225,13 @@ async fn append<S: Store>(
         Ok(done) => {
             let (offset, complete) = match done {
                 Appended::Partial { offset } => (offset, false),
-                Appended::Complete { size, .. } => (size, true),
+                Appended::Complete { digest, size, .. } => {
+                    st.app.live.notify(LiveEvent::BlobStored {
+                        digest,
+                        server_time_ms: now,
+                    });
+                    (size, true)
+                }
             };
             let mut r = StatusCode::NO_CONTENT.into_response();
             r.headers_mut()

@@ -90,7 +90,10 @@ pub fn router_with_ui<S: Store>(app: Arc<App<S>>, ui_dir: std::path::PathBuf) ->
         .fallback(|| async { ApiError::bare(doorstep_shared::ProblemCode::NotFound) })
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app.clone())
-        .merge(blobs::router(app, blobs::default_uploads()))
+        .merge(blobs::router(
+            app.clone(),
+            blobs::default_uploads(app.store.clone()),
+        ))
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {

@@ -118,7 +118,9 @@ pub enum OfficeOutcome {
     UnknownTarget(String),
 }
 
-pub trait Store: Send + Sync + 'static + crate::evidence::EvidenceLog {
+pub trait Store:
+    Send + Sync + 'static + crate::evidence::EvidenceLog + crate::blobs::sessions::UploadSessions
+{
     /// The database answers.
     fn ping(&self) -> StoreResult<()>;
 

@@ -77,7 +77,13 @@ pub struct TestServer {
 impl TestServer {
     /// Spawns `serve` on port 0 and waits for the line it prints after binding.
     pub fn start(db: &Path) -> Self {
+        Self::start_with_env(db, &[])
+    }
+
+    /// Like [`TestServer::start`], with extra environment variables.
+    pub fn start_with_env(db: &Path, env: &[(String, String)]) -> Self {
         let mut cmd = Command::new(BIN);
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         cmd.args([
             "serve",
             "--listen",
@@ -391,14 +397,28 @@ pub struct World {
     pub seed: DemoSeed,
     pub server: TestServer,
     pub api: Api,
+    /// Extra environment of every server process of this world.
+    pub env: Vec<(String, String)>,
 }
 
 impl World {
     pub fn new() -> Self {
+        Self::with_blob_dir(false)
+    }
+
+    /// A world whose server keeps its blobs in the world's temporary directory
+    /// (`DOORSTEP_BLOB_DIR`), when `own_blobs`.
+    pub fn with_blob_dir(own_blobs: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("doorstep.db");
         let seed = demo_seed(&db);
-        let server = TestServer::start(&db);
+        let env = if own_blobs {
+            let blobs = dir.path().join("blobs").display().to_string();
+            vec![("DOORSTEP_BLOB_DIR".to_owned(), blobs)]
+        } else {
+            vec![]
+        };
+        let server = TestServer::start_with_env(&db, &env);
         let api = Api::new(&server.base, &seed.dispatcher_token);
         Self {
             dir,
@@ -406,13 +426,14 @@ impl World {
             seed,
             server,
             api,
+            env,
         }
     }
 
     /// Kills the server (SIGKILL) and starts a new one on the same file, on a new port.
     pub fn restart(&mut self) {
         self.server.kill();
-        self.server = TestServer::start(&self.db);
+        self.server = TestServer::start_with_env(&self.db, &self.env);
         self.api.base = self.server.base.clone();
     }
 

@@ -3,8 +3,10 @@
 // simulated fleet pushing real events over HTTP. Waits are on the DOM or on events, never sleeps.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { startServer, enrollFleet, Heartbeats, dispatch, delivered, absent, sha256 } from "./fleet.mjs";
+import { join, dirname } from "node:path";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { startServer, enrollFleet, Heartbeats, dispatch, delivered, absent, sha256, uuidv7 } from "./fleet.mjs";
 import { launch, signedInPage, shots } from "./browser.mjs";
 
 /** @type {any} */ let server;
@@ -68,10 +70,66 @@ test("a stop's timeline shows every event and its evidence", async () => {
   await tl.waitFor();
   await tl.getByText("Attempt 1: delivered").waitFor();
   await tl.getByText(/Photo pending upload/).waitFor();
-  await tl.getByText("Signature: not captured").waitFor();
+  await tl.locator('[data-attempt="1"] [data-signature="unsigned"]').waitFor();
   const rows = await tl.locator("tbody tr").count();
   assert.equal(rows, 2 * a.parcels.length + 3, "scans (loaded, out), arrive, attempt, proof");
   await page.screenshot({ path: join(shots, "stop-timeline.png"), fullPage: true });
+  // A "customer absent" with no beacon sighting and no arrival fix is flagged.
+  await page.goto(`${server.url}/#/stops/${b.stop_id}`);
+  const absentEv = page.locator(`[data-testid="stop-timeline"][data-stop-id="${b.stop_id}"] [data-attempt="1"]`);
+  await absentEv.locator('[data-presence="none"]').getByText(/customer absent” unverified/).waitFor();
+});
+
+const fixture = (name) => readFileSync(join(dirname(fileURLToPath(import.meta.url)), name));
+
+test("a stop's timeline shows the proof photo, a valid signature and presence", async () => {
+  const d = devices[0];
+  const s = d.plan.stops[2];
+  const photo = await d.upload(fixture("proof-photo.jpg"));
+  const thumbBytes = fixture("proof-thumb.jpg");
+  const thumb = sha256(thumbBytes);
+  const visit = d.visit(s.stop_id, s.parcels, 1, delivered);
+  visit.find((e) => e.kind === "arrived_at_stop").payload.location = s.location;
+  // The proof syncs before its thumbnail: "photo pending" until the blob lands.
+  const res = await d.push([...visit, d.signedProof(s.stop_id, 1, [photo], [thumb])]);
+  assert.ok(res.results.every((r) => r.status === "applied"), JSON.stringify(res.results));
+  await page.goto(`${server.url}/#/stops/${s.stop_id}`);
+  const ev = page.locator(`[data-testid="stop-timeline"][data-stop-id="${s.stop_id}"] [data-attempt="1"]`);
+  await ev.locator('[data-signature="valid"][data-chain="intact"]').waitFor();
+  await ev.locator(`[data-photo="pending"][data-digest="${thumb}"]`).waitFor();
+  // The thumbnail lands: the open timeline shows it without a reload.
+  assert.equal(await d.upload(thumbBytes), thumb);
+  await ev.locator('[data-photo="shown"]').waitFor({ timeout: 5_000 });
+  await page.waitForFunction(
+    (digest) => {
+      const img = /** @type {HTMLImageElement|null} */ (document.querySelector(`img[data-digest="${digest}"]`));
+      return !!img && img.complete && img.naturalWidth > 0;
+    },
+    thumb,
+  );
+  const width = await ev.locator("img.proof-photo").evaluate((i) => /** @type {HTMLImageElement} */ (i).naturalWidth);
+  assert.equal(width, 80, "the 80 px thumbnail is what loaded");
+  await ev.getByText("Signature valid, chain intact").waitFor();
+  await ev.locator('[data-presence="some"]').getByText(/arrival fix 0 m from the stop/).waitFor();
+  await page.screenshot({ path: join(shots, "stop-timeline-photo.png"), fullPage: true });
+});
+
+test("an open stop timeline gains a pushed event without a reload", async () => {
+  const d = devices[0];
+  const s = d.plan.stops[2];
+  await page.goto(`${server.url}/#/stops/${s.stop_id}`);
+  const tl = page.locator(`[data-testid="stop-timeline"][data-stop-id="${s.stop_id}"]`);
+  await tl.locator("tbody tr").first().waitFor();
+  const before = await tl.locator("tbody tr").count();
+  const navigations = await page.evaluate(() => performance.getEntriesByType("navigation").length);
+  await page.evaluate(() => (/** @type {any} */ (window).__marker = "still the same page"));
+  const note = d.event("note_added", { stop_id: s.stop_id, note_id: uuidv7(), text: "Left a card in the letterbox" }, "");
+  note.intent_key = `note:${s.stop_id}:${note.payload.note_id}`;
+  await d.push([note]);
+  await tl.getByText("Note: Left a card in the letterbox").waitFor({ timeout: 5_000 });
+  assert.equal(await tl.locator("tbody tr").count(), before + 1);
+  assert.equal(await page.evaluate(() => (/** @type {any} */ (window).__marker)), "still the same page");
+  assert.equal(await page.evaluate(() => performance.getEntriesByType("navigation").length), navigations);
 });
 
 test("the metrics move when a first attempt arrives", async () => {
@@ -118,6 +176,27 @@ test("resolve a conflict escalation; a double click applies once", async () => {
   assert.equal(open.filter((e) => e.kind === "intent_conflict" && e.stop_id === s.stop_id).length, 0);
   const all = JSON.parse((await dispatch(server, "/v1/dispatch/escalations?all=true")).text);
   assert.equal(all.filter((e) => e.stop_id === s.stop_id && e.resolved).length, 1);
+});
+
+test("the escalation queue updates live and keeps an open form", async () => {
+  const d = devices[5];
+  const [s1, s2] = d.plan.stops;
+  await page.goto(server.url + "/#/escalations");
+  await page.waitForSelector('[data-testid="escalations"]');
+  await d.push(d.visit(s1.stop_id, s1.parcels, 1, delivered));
+  assert.equal((await d.push([d.attempt(s1.stop_id, 1, absent)])).results[0].status, "conflict");
+  const first = page.locator(`[data-kind="intent_conflict"]`, { hasText: s1.stop_id });
+  await first.waitFor({ timeout: 5_000 });
+  await first.getByRole("button", { name: "Context & actions" }).click();
+  const message = first.locator('form[data-action="Log customer contact"] input[name="message"]');
+  await message.fill("typing while the queue changes");
+  // An event whose intent key is not the one its payload defines: rejected and escalated.
+  const poison = d.arrive(s2.stop_id, 1);
+  poison.intent_key = `arrive:${s2.stop_id}:99`;
+  assert.equal((await d.push([poison])).results[0].status, "rejected");
+  const second = page.locator(`[data-kind="rejected_event"]`, { hasText: "intent_key_mismatch" });
+  await second.first().waitFor({ timeout: 5_000 });
+  assert.equal(await message.inputValue(), "typing while the queue changes", "the open form survived the live update");
 });
 
 test("a replayed command returns the first answer and never applies twice", async () => {

@@ -6,7 +6,7 @@ import { spawn, execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
-import { randomBytes, createHash } from "node:crypto";
+import { randomBytes, createHash, generateKeyPairSync, sign as edSign } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
@@ -26,6 +26,19 @@ export function uuidv7(ms = Date.now()) {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+/** JSON with object keys sorted and no whitespace, as `doorstep_shared::intent::canonical_json`. */
+export function canonicalJson(v) {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
+  if (v !== null && typeof v === "object") {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** @param {string | Buffer} text */
 export function sha256(text) {
   return createHash("sha256").update(text).digest("hex");
 }
@@ -44,7 +57,7 @@ export async function startServer(opts) {
   );
   const seed = JSON.parse(stdout);
   const child = spawn(serverBin, ["serve", "--listen", "127.0.0.1:0", "--database", db, "--ui-dir", uiDir], {
-    env: { ...process.env, RUST_LOG: "warn", ...(opts.env ?? {}) },
+    env: { ...process.env, RUST_LOG: "warn", DOORSTEP_BLOB_DIR: join(dir, "blobs"), ...(opts.env ?? {}) },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const url = await new Promise((ok, fail) => {
@@ -79,11 +92,19 @@ export class Device {
     /** @type {any[]} */ this.outbox = [];
   }
 
-  async enroll(code, name) {
+  /** Enrolls; with `signing`, the device gets an ed25519 key and registers its public half. */
+  async enroll(code, name, signing = false) {
+    let publicKey = null;
+    if (signing) {
+      this.keys = generateKeyPairSync("ed25519");
+      publicKey = Buffer.from(/** @type {string} */ (this.keys.publicKey.export({ format: "jwk" }).x), "base64url").toString("hex");
+      /** Statement digest of this device's previous signed proof: the evidence chain. */
+      this.evidenceHead = "";
+    }
     const r = await fetch(`${this.base}/v1/enroll`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ code, device_name: name }),
+      body: JSON.stringify({ code, device_name: name, public_key: publicKey }),
     });
     if (!r.ok) throw new Error(`enroll: ${r.status} ${await r.text()}`);
     const j = await r.json();
@@ -136,6 +157,67 @@ export class Device {
   }
 
   /**
+   * A signed proof of delivery, built like the device's outbox does: the canonical statement of
+   * `doorstep_shared::evidence` (device, stop, attempt, digests, recipient, location, HLC stamp,
+   * link to the previous statement), its SHA-256, and an ed25519 signature of that hex digest.
+   * `prevLink` overrides the chain link (to forge a broken chain).
+   * @param {string} stop @param {number} n @param {string[]} photos @param {string[]} thumbnails
+   * @param {string} [prevLink]
+   */
+  signedProof(stop, n, photos, thumbnails, prevLink) {
+    if (!this.keys) throw new Error("enroll with signing = true first");
+    const payload = { stop_id: stop, attempt: n, photos, thumbnails, recipient_name: "A. Recipient", location: null, signature: null };
+    const ev = this.event("proof_captured", payload, `proof:${stop}:${n}`);
+    const link = prevLink ?? this.evidenceHead;
+    const statement = {
+      v: 1,
+      device_id: this.deviceId,
+      stop_id: stop,
+      attempt: n,
+      photos,
+      thumbnails,
+      recipient_name: payload.recipient_name,
+      location: null,
+      hlc: ev.hlc,
+      prev_link: link,
+    };
+    const digest = sha256(canonicalJson(statement));
+    const pub = Buffer.from(/** @type {string} */ (this.keys.publicKey.export({ format: "jwk" }).x), "base64url").toString("hex");
+    ev.payload.signature = {
+      public_key: pub,
+      statement_digest: digest,
+      prev_link: link,
+      signature: edSign(null, Buffer.from(digest), this.keys.privateKey).toString("hex"),
+    };
+    this.evidenceHead = digest;
+    return ev;
+  }
+
+  /**
+   * Uploads a blob through the resumable upload API in one chunk. Returns its digest.
+   * @param {Buffer} bytes
+   */
+  async upload(bytes) {
+    const digest = sha256(bytes);
+    const auth = { Authorization: `Bearer ${this.token}` };
+    const r = await fetch(`${this.base}/v1/uploads`, {
+      method: "POST",
+      headers: { ...auth, "Content-Type": "application/json" },
+      body: JSON.stringify({ digest, size: bytes.length }),
+    });
+    if (r.status === 200) return digest;
+    if (r.status !== 201) throw new Error(`upload create: ${r.status} ${await r.text()}`);
+    const location = /** @type {string} */ (r.headers.get("location"));
+    const p = await fetch(`${this.base}${location}`, {
+      method: "PATCH",
+      headers: { ...auth, "Upload-Offset": "0", "Upload-Checksum": `sha256 ${digest}`, "Content-Type": "application/offset+octet-stream" },
+      body: bytes,
+    });
+    if (p.status !== 204 || p.headers.get("upload-complete") !== "true") throw new Error(`upload: ${p.status} ${await p.text()}`);
+    return digest;
+  }
+
+  /**
    * Pushes `events` (and reports its queue). Returns the parsed response.
    * @param {any[]} events
    * @param {{queued_events:number, oldest_unsynced_ms:number|null, photos_pending:number, rejected_events:number}|null} queue
@@ -167,12 +249,12 @@ export class Device {
 export const delivered = { result: "delivered", method: "handed_to_recipient", recipient: "A. Recipient" };
 export const absent = { result: "failed", reason: "customer_absent", detail: null };
 
-/** Enrolls a device for each of the first `n` seeded couriers. */
+/** Enrolls a device for each of the first `n` seeded couriers (each with a signing key). */
 export async function enrollFleet(server, n) {
   const out = [];
   for (const c of server.seed.couriers.slice(0, n)) {
     const d = new Device(server.url);
-    await d.enroll(c.enrollment_code, `${c.name}'s handheld`);
+    await d.enroll(c.enrollment_code, `${c.name}'s handheld`, true);
     d.plan = await d.route(c.route_id);
     d.courier = c;
     out.push(d);

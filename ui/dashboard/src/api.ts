@@ -58,6 +58,28 @@ export function get<T>(path: string): Promise<T> {
   return call<T>("GET", path);
 }
 
+/**
+ * A stored blob (a proof photo) as an object URL. `<img>` cannot send the bearer token, so the
+ * bytes are fetched with it; blobs are content-addressed and immutable, so each is fetched once
+ * per session. Rejects with `ApiProblem` 404 while the blob has not landed.
+ */
+const blobUrls = new Map<string, Promise<string>>();
+export function blobUrl(digest: string): Promise<string> {
+  let p = blobUrls.get(digest);
+  if (!p) {
+    const t = token();
+    p = fetch(`/v1/blobs/${encodeURIComponent(digest)}`, { headers: t ? { Authorization: `Bearer ${t}` } : {} }).then(
+      async (res) => {
+        if (!res.ok) throw new ApiProblem(res.status, null);
+        return URL.createObjectURL(await res.blob());
+      },
+    );
+    p.catch(() => blobUrls.delete(digest));
+    blobUrls.set(digest, p);
+  }
+  return p;
+}
+
 export function post<T>(path: string, body: unknown): Promise<T> {
   return call<T>("POST", path, body);
 }

@@ -23,6 +23,7 @@ const HINT: Record<Escalation["kind"], string> = {
   terminal_failure: "The attempt failed for a reason automation must not retry.",
   clock_skew: "A device clock is off by more than the bound.",
   customer_unreachable: "Two contact attempts failed: reschedule, return to depot or try again.",
+  no_access_instructions: "The courier could not get in and there are no access instructions: ask the customer for a door code or gate instructions.",
 };
 
 /** A form whose submissions share one Action while the request body is unchanged. */
@@ -228,58 +229,112 @@ async function context(esc: Escalation, reload: (msg: string) => void): Promise<
   );
 }
 
-export async function escalationsView(onChange: () => void): Promise<HTMLElement> {
-  const list = await get<Escalation[]>("/v1/dispatch/escalations");
-  const el = h("section", { class: "escalations", "data-testid": "escalations" });
-  const flash = h("p", { role: "status", class: "flash" });
-  const cards = list.map((esc) => {
-    const body = h("div", { class: "esc-body" });
-    const open = h(
-      "button",
-      {
-        type: "button",
-        class: "secondary",
-        "aria-expanded": "false",
-        onclick: async () => {
-          if (open.getAttribute("aria-expanded") === "true") {
-            open.setAttribute("aria-expanded", "false");
-            replace(body);
-            return;
-          }
-          open.setAttribute("aria-expanded", "true");
-          replace(body, h("p", {}, "Loading context…"));
-          replace(
-            body,
-            await context(esc, (msg) => {
-              flash.textContent = msg;
-              onChange();
-            }),
-          );
-        },
+function card(esc: Escalation, flash: HTMLElement, onChange: () => void): HTMLElement {
+  const body = h("div", { class: "esc-body" });
+  const open = h(
+    "button",
+    {
+      type: "button",
+      class: "secondary",
+      "aria-expanded": "false",
+      onclick: async () => {
+        if (open.getAttribute("aria-expanded") === "true") {
+          open.setAttribute("aria-expanded", "false");
+          replace(body);
+          return;
+        }
+        open.setAttribute("aria-expanded", "true");
+        replace(body, h("p", {}, "Loading context…"));
+        replace(
+          body,
+          await context(esc, (msg) => {
+            flash.textContent = msg;
+            onChange();
+          }),
+        );
       },
-      "Context & actions",
-    );
-    return h(
-      "li",
-      { class: `card esc p${esc.priority}`, "data-escalation-id": esc.escalation_id, "data-kind": esc.kind },
-      h(
-        "div",
-        { class: "esc-head" },
-        h("span", { class: `prio prio-${esc.priority}` }, `P${esc.priority}`),
-        h("strong", {}, label(esc.kind)),
-        h("span", { class: "muted" }, `opened ${dateTime(esc.opened_at_ms)}`),
-      ),
-      h("p", {}, esc.detail),
-      h("p", { class: "muted" }, HINT[esc.kind]),
-      open,
-      body,
-    );
-  });
-  replace(
-    el,
-    h("h1", {}, `Escalations (${list.length} open)`),
-    flash,
-    cards.length ? h("ol", { class: "esc-list" }, cards) : h("p", { "data-testid": "no-escalations" }, "Nothing needs a human right now."),
+    },
+    "Context & actions",
   );
-  return el;
+  return h(
+    "li",
+    { class: `card esc p${esc.priority}`, "data-escalation-id": esc.escalation_id, "data-kind": esc.kind },
+    h(
+      "div",
+      { class: "esc-head" },
+      h("span", { class: `prio prio-${esc.priority}` }, `P${esc.priority}`),
+      h("strong", {}, label(esc.kind)),
+      h("span", { class: "muted" }, `opened ${dateTime(esc.opened_at_ms)}`),
+    ),
+    h("p", {}, esc.detail),
+    h("p", { class: "muted" }, HINT[esc.kind]),
+    open,
+    body,
+  );
+}
+
+/**
+ * The queue screen. `refresh()` reconciles the list in place: new escalations are inserted in
+ * priority order and resolved ones removed, while the cards that stay keep their DOM (an open
+ * form and what was typed into it survive a live update).
+ */
+export class EscalationQueue {
+  readonly el = h("section", { class: "escalations", "data-testid": "escalations" });
+  private readonly title = h("h1", {}, "Escalations");
+  private readonly flash = h("p", { role: "status", class: "flash" });
+  private readonly list = h("ol", { class: "esc-list" });
+  private readonly empty = h("p", { "data-testid": "no-escalations" }, "Nothing needs a human right now.");
+  private readonly cards = new Map<string, HTMLElement>();
+  private inflight: Promise<void> | null = null;
+  private again = false;
+
+  constructor(private readonly onChange: () => void) {
+    replace(this.el, this.title, this.flash, this.list);
+  }
+
+  /** Fetches the open escalations; calls made while one is in flight coalesce into one more. */
+  refresh(): Promise<void> {
+    if (this.inflight) {
+      this.again = true;
+      return this.inflight;
+    }
+    this.inflight = this.load().finally(() => {
+      this.inflight = null;
+      if (this.again) {
+        this.again = false;
+        void this.refresh();
+      }
+    });
+    return this.inflight;
+  }
+
+  private async load(): Promise<void> {
+    const open = await get<Escalation[]>("/v1/dispatch/escalations");
+    const keep = new Set(open.map((e) => e.escalation_id));
+    for (const [id, el] of this.cards) {
+      if (!keep.has(id)) {
+        el.remove();
+        this.cards.delete(id);
+      }
+    }
+    let cursor = this.list.firstElementChild;
+    for (const esc of open) {
+      let el = this.cards.get(esc.escalation_id);
+      if (!el) {
+        el = card(esc, this.flash, this.onChange);
+        this.cards.set(esc.escalation_id, el);
+      }
+      if (el === cursor) cursor = cursor.nextElementSibling;
+      else this.list.insertBefore(el, cursor);
+    }
+    this.title.textContent = `Escalations (${open.length} open)`;
+    if (open.length) this.empty.remove();
+    else this.el.append(this.empty);
+  }
+}
+
+export async function escalationsView(onChange: () => void): Promise<EscalationQueue> {
+  const queue = new EscalationQueue(onChange);
+  await queue.refresh();
+  return queue;
 }

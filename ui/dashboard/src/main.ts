@@ -3,13 +3,14 @@
 import "./style.css";
 import { ApiProblem, get, setToken, setUnauthorizedHandler, token } from "./api";
 import { h, replace } from "./dom";
-import { escalationsView } from "./escalations";
+import { escalationsView, type EscalationQueue } from "./escalations";
 import { FleetView } from "./fleet";
 import { LiveFeed, type LiveState } from "./live";
 import { metricsView, type MetricsWindow } from "./metrics";
 import { fleet } from "./state";
 import { stopView } from "./stop";
 import type { MetricsSummary } from "../../src/generated/MetricsSummary";
+import type { LiveEvent } from "../../src/generated/LiveEvent";
 
 declare global {
   interface Window {
@@ -25,7 +26,10 @@ const escCount = h("span", { class: "badge", "data-testid": "esc-count" }, "");
 let feed: LiveFeed | null = null;
 let fleetView: FleetView | null = null;
 let metricsWindow: MetricsWindow = "hour";
-let rerender: (() => void) | null = null;
+let rerender: (() => Promise<void>) | null = null;
+let queue: EscalationQueue | null = null;
+/** The stop whose timeline is open, if any. */
+let openStop: string | null = null;
 let pending = false;
 window.__doorstep = {};
 
@@ -111,14 +115,49 @@ function schedule(): void {
   });
 }
 
-/** Re-renders the non-fleet screens after live changes, at most once a second. */
+/** Re-renders the metrics screen after live changes, at most once a second. */
 let slowTimer: number | undefined;
 function slowRefresh(): void {
   if (slowTimer !== undefined) return;
   slowTimer = window.setTimeout(() => {
     slowTimer = undefined;
-    rerender?.();
+    void rerender?.();
   }, 1000);
+}
+
+/** Re-renders the open stop timeline now; changes during a render coalesce into one more. */
+let stopRendering: Promise<void> | null = null;
+let stopAgain = false;
+function refreshStop(): void {
+  if (stopRendering) {
+    stopAgain = true;
+    return;
+  }
+  const r = rerender;
+  if (!r) return;
+  stopRendering = r()
+    .catch(() => {})
+    .finally(() => {
+      stopRendering = null;
+      if (stopAgain) {
+        stopAgain = false;
+        refreshStop();
+      }
+    });
+}
+
+/** Which open screen a live message concerns. */
+function onLive(e: LiveEvent): void {
+  if (location.hash.startsWith("#/metrics")) slowRefresh();
+  const touchesStop =
+    openStop !== null &&
+    (e.type === "resync" ||
+      (e.type === "push" && e.stops.includes(openStop)) ||
+      (e.type === "office" && (e.stop_id === openStop || e.stop_id === null)) ||
+      (e.type === "blob_stored" && main.querySelector(`[data-photo="pending"][data-digest="${e.digest}"]`) !== null));
+  if (touchesStop) refreshStop();
+  if (queue && (e.type === "office" || e.type === "resync" || (e.type === "push" && e.escalations_opened > 0)))
+    void queue.refresh().catch(() => {});
 }
 
 async function show(): Promise<void> {
@@ -127,6 +166,8 @@ async function show(): Promise<void> {
   replace(app, h("a", { href: "#main", class: "skip" }, "Skip to content"), nav(), main);
   fleetView = null;
   rerender = null;
+  queue = null;
+  openStop = null;
   try {
     if (screen === "fleet") {
       fleetView = new FleetView(parts[1] ?? null);
@@ -135,13 +176,22 @@ async function show(): Promise<void> {
       if (fleet.snapshot && fleetView.wantsRoute) fleetView.refreshRoute();
     } else if (screen === "stops" && parts[1]) {
       const id = parts[1];
-      rerender = async () => replace(main, await stopView(id));
+      openStop = id;
+      rerender = async () => {
+        const view = await stopView(id);
+        if (openStop === id) replace(main, view);
+      };
       replace(main, h("p", {}, "Loading the stop…"));
       await rerender();
     } else if (screen === "escalations") {
-      rerender = async () => replace(main, await escalationsView(() => void fleet.reload()));
       replace(main, h("p", {}, "Loading escalations…"));
-      await rerender();
+      const q = await escalationsView(() => {
+        void fleet.reload();
+        void q.refresh().catch(() => {});
+      });
+      queue = q;
+      rerender = () => q.refresh();
+      replace(main, q.el);
     } else if (screen === "metrics") {
       rerender = async () =>
         replace(
@@ -178,13 +228,14 @@ function start(): void {
       if (window.__doorstep) window.__doorstep.lastLiveAt = Date.now();
       const r = fleet.applyLive(e);
       if (r === "reload") void fleet.reload();
-      // Escalation and stop screens are not live-patched: they refresh shortly after a change,
-      // except the escalation screen, which would lose an open form.
-      if (location.hash.startsWith("#/metrics")) slowRefresh();
-      if (location.hash.startsWith("#/stops/") && e.type !== "resync") slowRefresh();
+      onLive(e);
     },
     setLive,
-    () => void fleet.reload(),
+    () => {
+      void fleet.reload();
+      // The stream (re)opened: anything may have been missed while it was down.
+      onLive({ type: "resync" });
+    },
   );
   feed.start();
 }

@@ -61,6 +61,7 @@ class FleetState {
   applyLive(e: LiveEvent): "patched" | "reload" | "ignored" {
     if (e.type === "resync") return "reload";
     if (e.type === "office") return "reload";
+    if (e.type === "blob_stored") return "ignored";
     const c = this.courier(e.courier_id);
     if (!c) return "reload";
     let d: DeviceHealth | undefined = c.devices.find((x) => x.device_id === e.device_id);
@@ -69,6 +70,9 @@ class FleetState {
     d.last_applied_seq = e.last_applied_seq;
     if (e.queue) d.queue = e.queue;
     this.skewMs = e.server_time_ms - Date.now();
+    // A snapshot read still in flight may predate this push and would undo the patch when it
+    // lands: read once more after it (the push was committed before it was announced).
+    if (this.loading) this.again = true;
     this.emit();
     return e.applied > 0 ? "reload" : "patched";
   }

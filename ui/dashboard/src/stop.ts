@@ -1,5 +1,6 @@
 // The stop timeline: every event of one stop with device time, server receive time, clock
-// offset and outcome, and the evidence per attempt — shown honestly when it was not captured.
+// offset and outcome, and the evidence per attempt (photo, verified signature, presence) — shown
+// honestly when it was not captured or has not landed yet.
 
 import { get } from "./api";
 import { h, replace } from "./dom";
@@ -8,7 +9,8 @@ import { statusChip } from "./stopstatus";
 import type { StopDetail } from "../../src/generated/StopDetail";
 import type { StopContext } from "../../src/generated/StopContext";
 import type { StoredEvent } from "../../src/generated/StoredEvent";
-import type { ProofCaptured } from "../../src/generated/ProofCaptured";
+import type { ProofReport } from "../../src/generated/ProofReport";
+import { evidenceCard } from "./evidence";
 
 export function describe(e: StoredEvent): string {
   switch (e.kind) {
@@ -49,46 +51,11 @@ export function describe(e: StoredEvent): string {
   }
 }
 
-function evidence(detail: StopDetail): HTMLElement {
-  const proofs = detail.events.filter(
-    (e): e is StoredEvent & { kind: "proof_captured"; payload: ProofCaptured } => e.kind === "proof_captured",
-  );
-  const attempts = detail.view.attempts.map(([n]) => n);
-  const rows: HTMLElement[] = [];
-  const numbers = Array.from(new Set([...attempts, ...proofs.map((p) => p.payload.attempt)])).sort((a, b) => a - b);
-  for (const n of numbers) {
-    const p = proofs.find((x) => x.payload.attempt === n)?.payload;
-    const photo = !p
-      ? h("span", { class: "missing" }, "Photo: not captured")
-      : p.thumbnails.length + p.photos.length === 0
-        ? h("span", { class: "missing" }, "Photo: not captured")
-        : h(
-            "span",
-            { class: "pending", title: (p.thumbnails[0] ?? p.photos[0] ?? "").toString() },
-            h("span", { class: "thumb", "aria-hidden": "true" }, "▢"),
-            `Photo pending upload (${p.photos.length} photo, ${p.thumbnails.length} thumbnail digest${p.thumbnails.length === 1 ? "" : "s"} received)`,
-          );
-    const sig = !p?.signature
-      ? h("span", { class: "missing" }, "Signature: not captured")
-      : h("span", {}, `Signature present (key ${p.signature.public_key.slice(0, 8)}…), not verified by this server yet`);
-    const presence =
-      detail.view.beacon_sightings > 0
-        ? h("span", {}, `Presence: ${detail.view.beacon_sightings} beacon sighting(s)`)
-        : h("span", { class: "missing" }, "Presence: no beacon sighting");
-    rows.push(h("li", { "data-attempt": n }, h("strong", {}, `Attempt ${n}`), photo, sig, presence));
-  }
-  return h(
-    "section",
-    { class: "card evidence", "aria-labelledby": "ev-h", "data-testid": "evidence" },
-    h("h2", { id: "ev-h" }, "Evidence"),
-    rows.length ? h("ul", {}, rows) : h("p", { class: "missing" }, "No attempt yet: no evidence captured."),
-  );
-}
-
 export async function stopView(stopId: string): Promise<HTMLElement> {
-  const [detail, ctx] = await Promise.all([
+  const [detail, ctx, proofs] = await Promise.all([
     get<StopDetail>(`/v1/dispatch/stops/${stopId}`),
     get<StopContext>(`/v1/dispatch/stops/${stopId}/context`).catch(() => null),
+    get<ProofReport>(`/v1/dispatch/stops/${stopId}/proof`).catch(() => null),
   ]);
   const el = h("section", { class: "stop", "data-testid": "stop-timeline", "data-stop-id": stopId });
   const s = ctx?.stop;
@@ -130,7 +97,7 @@ export async function stopView(stopId: string): Promise<HTMLElement> {
         ? h("span", { class: "warn" }, `Conflicts: ${detail.view.conflicts.map((c) => label(c.conflict)).join(", ")}`)
         : null,
     ),
-    evidence(detail),
+    evidenceCard(detail, proofs, ctx),
     h(
       "section",
       { class: "card", "aria-labelledby": "tl-h" },

@@ -5,9 +5,12 @@
 mod dashboard;
 mod evidence;
 mod identity;
+#[cfg(test)]
+mod migration_v3_tests;
 mod office;
 mod push;
 mod reads;
+mod uploads;
 
 use super::{StoreError, StoreResult};
 use rusqlite::{Connection, OpenFlags};
@@ -15,7 +18,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema_v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("schema_v2.sql"),
+    include_str!("schema_v3.sql"),
+];
 const READERS: usize = 3;
 
 pub struct SqliteStore {

@@ -10,13 +10,14 @@
 //! leaves no trace in it, and the final write is in the same transaction as every event row.
 
 use super::{SqliteStore, enum_from, enum_str, to_json};
-use crate::merge::{KnownIntent, NewEscalation, StopRecord, decide_device_event};
+use crate::merge::{
+    EventContext, KnownIntent, NewEscalation, StopRecord, decide_device_event, skew_escalation,
+};
 use crate::store::{DeviceAuth, PushContext, PushEffects, PushOutcome, StoreError, StoreResult};
-use doorstep_shared::event::{AttemptOutcome, EventEnvelope, EventPayload};
+use doorstep_shared::event::{AttemptOutcome, EventEnvelope, EventPayload, RouteAssigned};
 use doorstep_shared::intent::fingerprint;
 use doorstep_shared::protocol::{
-    CLOCK_SKEW_BOUND_MS, EscalationKind, LATE_REPLAY_AFTER_MS, PushRequest, PushResponse,
-    PushResult, PushStatus,
+    CLOCK_SKEW_BOUND_MS, LATE_REPLAY_AFTER_MS, PushRequest, PushResponse, PushResult, PushStatus,
 };
 use doorstep_shared::{CourierId, DeviceId, EscalationId, ProblemCode, StopId, StopState};
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -277,7 +278,8 @@ fn apply_one(
         Some(s) if known.is_none() => stops.get(tx, s)?,
         _ => None,
     };
-    let d = decide_device_event(env, device.courier_id, known.as_ref(), stop);
+    let ectx = event_context(tx, device.device_id, env)?;
+    let d = decide_device_event(env, device.courier_id, known.as_ref(), stop, &ectx);
 
     // The device clock is corrected by the offset measured on this request before judging lateness.
     let happened_ms = env.device_time_ms as i64 - ctx.clock_offset_ms;
@@ -322,6 +324,11 @@ fn apply_one(
             "INSERT INTO intents (intent_key, fingerprint, event_id) VALUES (?1, ?2, ?3)",
         )?
         .execute(params![env.intent_key, fp, event_id])?;
+    }
+    if let Some(head) = &d.evidence_head {
+        // The device's next signed proof must link to this statement.
+        tx.prepare_cached("UPDATE devices SET evidence_head = ?2 WHERE device_id = ?1")?
+            .execute(params![device.device_id.to_string(), head])?;
     }
     for esc in &d.escalations {
         insert_escalation(
@@ -371,6 +378,41 @@ fn apply_one(
     Ok((result, d.new_state))
 }
 
+/// Loads the facts beyond the stop's state that the rules need for this event (only then).
+fn event_context(
+    tx: &rusqlite::Connection,
+    device: DeviceId,
+    env: &EventEnvelope,
+) -> StoreResult<EventContext> {
+    let mut ctx = EventContext::default();
+    if EventContext::wants_evidence_head(env) {
+        let head: String = tx
+            .prepare_cached("SELECT evidence_head FROM devices WHERE device_id = ?1")?
+            .query_row([device.to_string()], |r| r.get(0))?;
+        ctx.evidence_head = Some(head);
+    }
+    if EventContext::wants_plan_notes(env)
+        && let Some(stop) = env.payload.stop_id()
+    {
+        let plan: Option<String> = tx
+            .prepare_cached(
+                "SELECT r.plan_json FROM stops s JOIN routes r ON r.route_id = s.route_id
+                 WHERE s.stop_id = ?1",
+            )?
+            .query_row([stop.to_string()], |r| r.get(0))
+            .optional()?;
+        if let Some(plan) = plan {
+            let plan: RouteAssigned = super::json(&plan)?;
+            ctx.plan_access_notes = plan
+                .stops
+                .into_iter()
+                .find(|s| s.stop_id == stop)
+                .and_then(|s| s.access_notes);
+        }
+    }
+    Ok(ctx)
+}
+
 fn open_skew_escalation(
     tx: &mut Transaction<'_>,
     device: DeviceId,
@@ -382,12 +424,7 @@ fn open_skew_escalation(
         [device.to_string()],
         |r| r.get(0),
     )?;
-    if !open {
-        let esc = NewEscalation {
-            kind: EscalationKind::ClockSkew,
-            stop_id: None,
-            detail: format!("device clock is off by {} ms", ctx.clock_offset_ms),
-        };
+    if let Some(esc) = skew_escalation(ctx.clock_offset_ms, open) {
         insert_escalation(tx, &esc, Some(device), None, ctx.received_at_ms)?;
         effects.escalations_opened += 1;
     }

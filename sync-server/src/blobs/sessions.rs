@@ -1,0 +1,71 @@
+//! Where upload sessions are kept between requests: in the database (SQLite backend, so a
+//! session survives a server restart) or in memory (tests, benches, the deterministic
+//! simulator). The bytes received so far live in the blob store's staging file of the session.
+
+use crate::store::StoreResult;
+use doorstep_shared::BlobDigest;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// One open upload session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: String,
+    pub digest: BlobDigest,
+    pub size: u64,
+    /// Bytes received and verified chunk by chunk.
+    pub offset: u64,
+    pub expires_at_ms: u64,
+}
+
+pub trait UploadSessions: Send + Sync + 'static {
+    fn insert_session(&self, s: &SessionRecord) -> StoreResult<()>;
+    fn session(&self, id: &str) -> StoreResult<Option<SessionRecord>>;
+    fn advance_session(&self, id: &str, offset: u64, expires_at_ms: u64) -> StoreResult<()>;
+    fn remove_session(&self, id: &str) -> StoreResult<()>;
+    /// Deletes every session expired at `now_ms` and returns their ids.
+    fn remove_expired_sessions(&self, now_ms: u64) -> StoreResult<Vec<String>>;
+}
+
+/// Sessions in memory: lost on restart.
+#[derive(Default)]
+pub struct MemorySessions(Mutex<HashMap<String, SessionRecord>>);
+
+impl MemorySessions {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, SessionRecord>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl UploadSessions for MemorySessions {
+    fn insert_session(&self, s: &SessionRecord) -> StoreResult<()> {
+        self.map().insert(s.id.clone(), s.clone());
+        Ok(())
+    }
+    fn session(&self, id: &str) -> StoreResult<Option<SessionRecord>> {
+        Ok(self.map().get(id).cloned())
+    }
+    fn advance_session(&self, id: &str, offset: u64, expires_at_ms: u64) -> StoreResult<()> {
+        if let Some(s) = self.map().get_mut(id) {
+            s.offset = offset;
+            s.expires_at_ms = expires_at_ms;
+        }
+        Ok(())
+    }
+    fn remove_session(&self, id: &str) -> StoreResult<()> {
+        self.map().remove(id);
+        Ok(())
+    }
+    fn remove_expired_sessions(&self, now_ms: u64) -> StoreResult<Vec<String>> {
+        let mut map = self.map();
+        let expired: Vec<String> = map
+            .values()
+            .filter(|s| s.expires_at_ms <= now_ms)
+            .map(|s| s.id.clone())
+            .collect();
+        for id in &expired {
+            map.remove(id);
+        }
+        Ok(expired)
+    }
+}
