@@ -155,4 +155,10 @@ pub struct ChaosArgs {
     /// Write the JSON report (of the last seed) here.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Failing runs are saved here (one JSON line each) and replayed first on every later run.
+    #[arg(long, default_value = "chaos-failures.jsonl")]
+    pub failures: PathBuf,
+    /// Runs spent shrinking a failure to fewer couriers, stops and hours (0: don't shrink).
+    #[arg(long, default_value_t = 40)]
+    pub shrink_runs: usize,
 }

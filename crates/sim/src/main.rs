@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use doorstep_server::seed::{DemoSeed, SeedOptions, seed_demo};
+use doorstep_sim::chaos::shrink::{FailureLog, shrink};
 use doorstep_sim::chaos::{self, ChaosOptions};
 use doorstep_sim::cli::{ChaosArgs, Cli, Command, RunArgs, SolveArgs};
 use doorstep_sim::clock::civil_day;
@@ -110,26 +111,53 @@ async fn run(args: RunArgs) -> anyhow::Result<Report> {
 }
 
 async fn chaos(args: ChaosArgs) -> anyhow::Result<Report> {
+    let log = FailureLog::new(&args.failures);
+    let saved = log.load()?;
+    if !saved.is_empty() {
+        eprintln!(
+            "chaos: replaying {} saved failing run(s) from {} first",
+            saved.len(),
+            log.path().display()
+        );
+    }
+    let shift_ms = (args.shift_hours * HOUR) as u64;
+    let fresh = (args.seed..args.seed.saturating_add(args.seeds.max(1))).map(|seed| ChaosOptions {
+        seed,
+        couriers: args.couriers,
+        stops: args.stops,
+        shift_ms,
+    });
     let mut last = None;
-    for seed in args.seed..args.seed.saturating_add(args.seeds.max(1)) {
-        let opts = ChaosOptions {
-            seed,
-            couriers: args.couriers,
-            stops: args.stops,
-            shift_ms: (args.shift_hours * HOUR) as u64,
-        };
+    for opts in saved.into_iter().chain(fresh) {
         let report = chaos::run(&opts).await?;
         if !report.valid {
             eprintln!(
-                "chaos: a property was violated with seed {seed}\n  reproduce: {}",
+                "chaos: a property was violated with seed {}\n  reproduce: {}",
+                opts.seed,
                 opts.reproduce_command()
+            );
+            let smallest = shrink(
+                &opts,
+                async |o: &ChaosOptions| chaos::run(o).await.is_ok_and(|r| !r.valid),
+                args.shrink_runs,
+            )
+            .await;
+            if smallest.options != opts {
+                eprintln!(
+                    "  smallest failing run found in {} more runs: {}",
+                    smallest.runs,
+                    smallest.options.reproduce_command()
+                );
+            }
+            log.save(&smallest.options)?;
+            eprintln!(
+                "  saved to {} (replayed first next time)",
+                log.path().display()
             );
             write_report(&report, args.report.as_deref())?;
             return Ok(report);
         }
-        if args.seeds > 1 {
-            eprintln!("seed {seed}: ok ({} events)", report.events_created);
-        }
+        eprintln!("seed {}: ok ({} events)", opts.seed, report.events_created);
         last = Some(report);
     }
     let report = last.context("no seed ran")?;

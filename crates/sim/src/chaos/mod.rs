@@ -10,6 +10,7 @@
 
 pub mod inprocess;
 pub mod schedule;
+pub mod shrink;
 
 use crate::act::{Taken, perform};
 use crate::check::check;
