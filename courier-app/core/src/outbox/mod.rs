@@ -16,6 +16,7 @@ mod blob_queue;
 pub mod evidence;
 mod projection;
 mod queue;
+mod route_order;
 pub mod schema;
 mod views;
 
