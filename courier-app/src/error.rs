@@ -2,6 +2,8 @@
 //! Codes are stable (the UI branches on them); messages are for people.
 
 use courier_core::outbox::Refusal;
+use courier_core::reroute::day::DayError;
+use courier_core::reroute::{RerouteError, ReviewError};
 use courier_core::sync::EnrollError;
 use courier_core::{DeviceError, TransportError};
 use serde::Serialize;
@@ -75,6 +77,31 @@ impl From<TransportError> for IpcError {
     }
 }
 
+impl From<RerouteError> for IpcError {
+    fn from(e: RerouteError) -> Self {
+        let code = match e {
+            RerouteError::NothingToPlan => ErrorCode::Refused,
+            RerouteError::Invalid(_) => ErrorCode::InvalidInput,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+impl From<ReviewError> for IpcError {
+    fn from(e: ReviewError) -> Self {
+        match e {
+            ReviewError::Device(d) => d.into(),
+            other => Self::new(ErrorCode::NotFound, other.to_string()),
+        }
+    }
+}
+
+impl From<DayError> for IpcError {
+    fn from(e: DayError) -> Self {
+        Self::new(ErrorCode::InvalidInput, e.to_string())
+    }
+}
+
 pub type IpcResult<T> = Result<T, IpcError>;
 
 #[cfg(test)]
@@ -97,5 +124,20 @@ mod tests {
             serde_json::to_value(ErrorCode::EnrollmentRefused).expect("serialise"),
             "enrollment_refused"
         );
+    }
+
+    #[test]
+    fn rerouting_failures_map_to_stable_codes() {
+        assert_eq!(
+            IpcError::from(RerouteError::NothingToPlan).code,
+            ErrorCode::Refused
+        );
+        let stale = IpcError::from(ReviewError::NotOnScreen {
+            digest: "ab12".into(),
+        });
+        assert_eq!(stale.code, ErrorCode::NotFound);
+        assert!(stale.message.contains("new re-plan"), "{}", stale.message);
+        let bad_offset = IpcError::from(DayError::BadOffset { minutes: 5000 });
+        assert_eq!(bad_offset.code, ErrorCode::InvalidInput);
     }
 }

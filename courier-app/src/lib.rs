@@ -4,16 +4,17 @@
 //! answer to a serialisable view or an [`IpcError`] with a stable code. Nothing here decides
 //! anything about deliveries; the outbox, the state machine and the sync engine live in the core.
 //!
-//! One file per area: [`enrollment`], [`route`], [`stop`], [`scan`], [`attempt`], [`notes`],
-//! [`sync`], [`settings`] (field-test mode and where the driver was). The managed state
-//! ([`state::AppState`]) holds the device, the running sync engine task and the fault-injecting
-//! transport that field-test mode switches; there is no process-global state.
+//! One file per area: [`enrollment`], [`route`], [`reroute`], [`stop`], [`scan`], [`attempt`],
+//! [`notes`], [`sync`], [`settings`] (field-test mode and where the driver was). The managed state
+//! ([`state::AppState`]) holds the device, the rerouter, the running sync engine task and the
+//! fault-injecting transport that field-test mode switches; there is no process-global state.
 
 pub mod attempt;
 pub mod enrollment;
 pub mod error;
 pub mod notes;
 pub mod receipt;
+pub mod reroute;
 pub mod route;
 pub mod scan;
 pub mod settings;
@@ -30,7 +31,12 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
     builder
         .setup(|app| {
             let dir = state::data_dir(app.handle())?;
-            let app_state = state::AppState::open(&dir)?;
+            let models = reroute::locate_models(
+                std::env::var_os(reroute::MODELS_DIR_ENV).map(Into::into),
+                app.path().resource_dir().ok(),
+                std::env::current_exe().ok(),
+            );
+            let app_state = state::AppState::open(&dir, &models)?;
             app.manage(app_state);
             Ok(())
         })
@@ -38,6 +44,10 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             enrollment::app_state,
             enrollment::enroll,
             route::get_route,
+            reroute::propose_reroute,
+            reroute::accept_reroute,
+            reroute::undo_reroute,
+            reroute::dismiss_reroute,
             stop::get_stop,
             stop::arrive,
             scan::scan_parcel,

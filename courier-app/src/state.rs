@@ -2,6 +2,7 @@
 //! profile, the screen the driver was on) and the running sync engine task.
 
 use crate::error::{ErrorCode, IpcError, IpcResult};
+use crate::reroute::Rerouting;
 use crate::settings::{NetworkMode, Settings};
 use courier_core::transport::faulty::FaultStats;
 use courier_core::{
@@ -40,6 +41,7 @@ struct SyncTask {
 
 pub struct AppState {
     pub device: Device,
+    pub rerouting: Arc<Rerouting>,
     clock: Arc<dyn Clock>,
     settings_path: PathBuf,
     settings: Mutex<Settings>,
@@ -51,16 +53,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl AppState {
-    /// Opens the outbox and settings in `dir`; an enrolled device starts syncing at once.
-    pub fn open(dir: &Path) -> Result<Self, Box<dyn std::error::Error>> {
+    /// Opens the outbox and settings in `dir`; an enrolled device starts syncing at once. The
+    /// rerouting model in `models_dir` loads in the background.
+    pub fn open(dir: &Path, models_dir: &Path) -> Result<Self, Box<dyn std::error::Error>> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         // Event ids need randomness; the seed is picked here, once, and injected.
         let seed = clock.now_ms() ^ (u64::from(std::process::id()) << 32);
         let device = Device::open(dir.join(OUTBOX_FILE), clock.clone(), seed)?;
         let settings_path = dir.join(SETTINGS_FILE);
         let settings = Settings::load(&settings_path);
+        let rerouting = Arc::new(Rerouting::new(models_dir));
+        rerouting.preload();
         let state = Self {
             device,
+            rerouting,
             clock,
             settings_path,
             settings: Mutex::new(settings),
@@ -208,7 +214,7 @@ mod tests {
     #[test]
     fn a_fresh_device_is_not_enrolled_and_starts_on_no_screen() {
         let dir = Dir::new("fresh");
-        let state = AppState::open(&dir.0).expect("open");
+        let state = AppState::open(&dir.0, &dir.0.join("models")).expect("open");
         assert!(state.device.identity().expect("identity").is_none());
         assert!(state.net().is_none(), "no sync engine before enrollment");
         assert_eq!(state.settings(), Settings::default());
@@ -223,7 +229,7 @@ mod tests {
             .parse()
             .expect("stop id");
         {
-            let state = AppState::open(&dir.0).expect("open");
+            let state = AppState::open(&dir.0, &dir.0.join("models")).expect("open");
             state
                 .update_settings(|s| {
                     s.screen = Screen {
@@ -236,7 +242,7 @@ mod tests {
                 .set_network(NetworkMode::Offline, None)
                 .expect("offline");
         }
-        let state = AppState::open(&dir.0).expect("reopen");
+        let state = AppState::open(&dir.0, &dir.0.join("models")).expect("reopen");
         let s = state.settings();
         assert_eq!(s.screen.name, "attempt");
         assert_eq!(s.screen.stop_id, Some(stop));
@@ -247,7 +253,7 @@ mod tests {
     #[test]
     fn a_scripted_outage_starts_now_and_lasts_as_asked() {
         let dir = Dir::new("outage");
-        let state = AppState::open(&dir.0).expect("open");
+        let state = AppState::open(&dir.0, &dir.0.join("models")).expect("open");
         let before = state.now_ms();
         let s = state
             .set_network(NetworkMode::Outage, Some(90))

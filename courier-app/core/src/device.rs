@@ -15,7 +15,7 @@ use doorstep_shared::event::{
     NoteAdded, ParcelScanned, ScanPhase,
 };
 use doorstep_shared::stop::Transition;
-use doorstep_shared::{EventEnvelope, EventPayload, ParcelBarcode, StopId};
+use doorstep_shared::{EventEnvelope, EventPayload, ParcelBarcode, RouteId, StopId};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::path::Path;
@@ -304,6 +304,11 @@ impl Device {
     /// Today's route (`day` = `YYYY-MM-DD`), or the latest day's when `None`.
     pub fn route(&self, day: Option<&str>) -> Result<Option<RouteView>, DeviceError> {
         self.with_outbox(|o| o.route_view(day))
+    }
+
+    /// The depot the route of `route_id` starts from, if the route is known.
+    pub fn route_depot(&self, route_id: RouteId) -> Result<Option<GeoPoint>, DeviceError> {
+        self.with_outbox(|o| o.route_depot(route_id))
     }
 
     pub fn stop(&self, stop_id: StopId) -> Result<Option<StopDetail>, DeviceError> {

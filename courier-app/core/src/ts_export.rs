@@ -1,10 +1,12 @@
-//! Writes the TypeScript copies of the read models the courier app's IPC returns
-//! (`--features ts`). They land in `ui/src/generated/core/`; the contract types they use are
-//! written next to the shared ones in `ui/src/generated/` (identical to what
+//! Writes the TypeScript copies of the read models the courier app's IPC returns (route, stop,
+//! sync status, a re-plan proposal; `--features ts`). They land in `ui/src/generated/core/`;
+//! the contract types they use are written next to the shared ones in `ui/src/generated/`
+//! (identical to what
 //! `doorstep-shared`'s export writes). `tests/ts_bindings.rs` fails when they are stale, and
 //! `cargo run -p courier-core --features ts --example export_ts` rewrites them.
 
 use crate::outbox::{RouteView, StopDetail};
+use crate::reroute::Proposal;
 use crate::sync::SyncStatus;
 use std::path::Path;
 use ts_rs::{Config, ExportError, TS};
@@ -22,5 +24,6 @@ pub fn export_all(dir: &Path) -> Result<(), ExportError> {
     RouteView::export_all(&cfg)?;
     StopDetail::export_all(&cfg)?;
     SyncStatus::export_all(&cfg)?;
+    Proposal::export_all(&cfg)?;
     Ok(())
 }

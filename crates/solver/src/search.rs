@@ -56,7 +56,7 @@ pub fn solve_with(
     let neigh = neighbours(inst, NEIGHBOURS);
 
     let mut st = State::new(inst, &[], pen, hook);
-    insert_all(&mut st, &by_deadline(inst));
+    insert_all(&mut st, &by_deadline(inst), budget);
     local_search(&mut st, &neigh, multi, budget, &mut rng);
 
     let mut best: Option<(i64, Vec<Vec<u32>>)> = None;
@@ -71,7 +71,7 @@ pub fn solve_with(
         iterations += 1;
         since_best += 1;
         let mut cand = State::new(inst, &current, pen, hook);
-        ruin_recreate(&mut cand, &neigh, &mut rng);
+        ruin_recreate(&mut cand, &neigh, budget, &mut rng);
         local_search(&mut cand, &neigh, multi, budget, &mut rng);
 
         let feasible = cand.is_feasible();
@@ -210,7 +210,7 @@ pub fn local_search(
 
 /// Removes a few customers (random, neighbours of a random customer, or a string of
 /// consecutive stops) and reinserts them at their cheapest positions.
-fn ruin_recreate(st: &mut State<'_>, neigh: &[Vec<u32>], rng: &mut StdRng) {
+fn ruin_recreate(st: &mut State<'_>, neigh: &[Vec<u32>], budget: &Budget<'_>, rng: &mut StdRng) {
     let n = st.inst.len() - 1;
     // Small instances need proportionally larger ruins: re-inserting one or two stops
     // mostly puts them back where they were.
@@ -252,5 +252,5 @@ fn ruin_recreate(st: &mut State<'_>, neigh: &[Vec<u32>], rng: &mut StdRng) {
     } else {
         removed.sort_by_key(|&v| st.inst.latest[v as usize]);
     }
-    insert_all(st, &removed);
+    insert_all(st, &removed, budget);
 }

@@ -1,11 +1,17 @@
 //! The checker on hand-made routes, and the solver's determinism and validity.
 
-use doorstep_solver::budget::Budget;
+use doorstep_solver::budget::{Budget, Clock};
 use doorstep_solver::checker::{Violation, check};
+use doorstep_solver::construct::insert_all;
+use doorstep_solver::eval::Penalty;
 use doorstep_solver::formats::{self, tsptw};
+use doorstep_solver::instance::{Instance, InstanceParts, Kind};
 use doorstep_solver::objective::FnArrivalCost;
+use doorstep_solver::state::State;
 use doorstep_solver::{solve, solve_with};
+use std::cell::Cell;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Depot + 3 customers on a line 10 apart; windows force the order 1, 2, 3.
 const LINE: &str = "4\n0 10 20 30\n10 0 10 20\n20 10 0 10\n30 20 10 0\n0 100\n0 15\n15 25\n25 35\n";
@@ -146,4 +152,95 @@ fn arrival_hook_changes_the_plan() {
     assert_eq!(sol.routes[0][0], 3, "{:?}", sol.routes);
     assert_eq!(sol.extra, -1000);
     assert!(check(&inst, &sol.routes, Some(sol.cost)).valid());
+}
+
+/// A clock that says the budget is long gone.
+struct Expired;
+impl Clock for Expired {
+    fn elapsed(&self) -> Duration {
+        Duration::from_secs(3600)
+    }
+}
+
+/// `n - 1` customers on a ring with one all-day window: a courier's route, as the device
+/// builds it.
+fn courier_like(n: usize) -> Instance {
+    let point = |i: usize| {
+        let a = i as f64 * 2.399_963;
+        let r = 300.0 + (i % 17) as f64 * 40.0;
+        (r * a.cos(), r * a.sin())
+    };
+    let mut travel = Vec::with_capacity(n * n);
+    for i in 0..n {
+        for j in 0..n {
+            let ((x1, y1), (x2, y2)) = (point(i), point(j));
+            travel.push(((x1 - x2).hypot(y1 - y2)).round() as i64);
+        }
+    }
+    Instance::new(InstanceParts {
+        name: "courier-like".into(),
+        kind: Kind::Custom,
+        travel,
+        earliest: vec![0; n],
+        latest: vec![1_000_000; n],
+        service: vec![60; n],
+        demand: vec![0; n],
+        capacity: None,
+        max_vehicles: 1,
+        cost_scale: 1,
+    })
+    .expect("valid instance")
+}
+
+#[test]
+fn construction_with_a_hook_stops_pricing_when_the_time_is_up() {
+    let inst = courier_like(61);
+    let calls = Cell::new(0u64);
+    let hook = FnArrivalCost(|node, t| {
+        calls.set(calls.get() + 1);
+        -((node as i64 * 31 + t / 60) % 50)
+    });
+    let pen = Penalty {
+        time_warp: 10,
+        load: 1,
+        capacity: None,
+    };
+    let order: Vec<u32> = (1..61).collect();
+    let build = |budget: &Budget<'_>| {
+        calls.set(0);
+        let mut st = State::new(&inst, &[], pen, Some(&hook));
+        insert_all(&mut st, &order, budget);
+        let mut seen = st.customer_routes().concat();
+        seen.sort_unstable();
+        assert_eq!(seen, order, "every customer once");
+        calls.get()
+    };
+    let full = build(&Budget::iterations(0));
+    let clock = Expired;
+    let cheap = build(&Budget::time(Duration::from_millis(10), &clock));
+    // Pricing every insertion with the hook re-simulates the route (~n³/6 hook calls); out
+    // of time, customers go in by travel and windows and only the route rebuilds call it.
+    assert!(
+        cheap * 4 < full,
+        "an expired budget still priced with the hook: {cheap} calls vs {full}"
+    );
+    let sol = solve_with(
+        &inst,
+        &Budget::time(Duration::from_millis(10), &clock),
+        1,
+        Some(&hook),
+    );
+    let mut seen: Vec<usize> = sol.routes.concat();
+    seen.sort_unstable();
+    assert_eq!(seen, (1..61).collect::<Vec<_>>(), "every customer once");
+    assert!(check(&inst, &sol.routes, Some(sol.cost)).valid());
+}
+
+#[test]
+fn with_a_hook_an_iteration_budget_is_still_deterministic() {
+    let inst = courier_like(31);
+    let hook = FnArrivalCost(|node, t| -((node as i64 * 17 + t / 90) % 40));
+    let a = solve_with(&inst, &Budget::iterations(10), 9, Some(&hook));
+    let b = solve_with(&inst, &Budget::iterations(10), 9, Some(&hook));
+    assert_eq!(a, b);
 }

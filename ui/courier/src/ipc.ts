@@ -7,6 +7,7 @@ import type {
   FieldTest,
   IpcError,
   NetworkMode,
+  Proposal,
   Receipt,
   RouteView,
   ScanPhase,
@@ -46,6 +47,11 @@ export const api = {
   enroll: (serverUrl: string, code: string, deviceName: string) =>
     call<AppSnapshot>("enroll", { serverUrl, code, deviceName }),
   route: () => call<RouteView | null>("get_route", { day: null }),
+  // The device's offset east of UTC: the model reasons in local time.
+  proposeReroute: () => call<Proposal>("propose_reroute", { utcOffsetMin: -new Date().getTimezoneOffset() }),
+  acceptReroute: (inputsDigest: string) => call<Receipt>("accept_reroute", { inputsDigest }),
+  undoReroute: (inputsDigest: string) => call<Receipt>("undo_reroute", { inputsDigest }),
+  dismissReroute: (inputsDigest: string) => call<null>("dismiss_reroute", { inputsDigest }),
   stop: (stopId: StopId) => call<StopDetail>("get_stop", { stopId }),
   arrive: (stopId: StopId) => call<Receipt>("arrive", { stopId }),
   scan: (barcode: string, phase: ScanPhase) => call<Receipt>("scan_parcel", { barcode, phase }),

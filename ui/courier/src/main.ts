@@ -4,6 +4,7 @@
 import { api, errorText } from "./ipc";
 import { cameraAvailable, scanWithCamera } from "./camera";
 import { h, mount } from "./dom";
+import { acceptedBanner, replanPanel } from "./replan";
 import {
   METHODS,
   REASONS,
@@ -20,6 +21,7 @@ import type {
   FailureReason,
   FieldTest,
   NetworkMode,
+  Proposal,
   RouteView,
   ScanPhase,
   Screen,
@@ -46,6 +48,9 @@ const app = {
   recentScans: [] as string[],
   noteId: null as string | null,
   hasCamera: false,
+  // The re-plan on screen, and the last accepted one (what Undo reverts).
+  proposal: null as Proposal | null,
+  accepted: null as Proposal | null,
 };
 
 // ------------------------------------------------------------------------------ navigation
@@ -263,13 +268,68 @@ async function routeScreen(): Promise<HTMLElement> {
       ),
     );
   });
+  const open = route.stops.some((s) => !isTerminal(s.status) && !s.moved_away);
   return h(
     "section",
     { testid: "screen-route" },
     header(`Today · ${route.day}`),
     h("p", { class: "progress", testid: "route-progress" }, `${done} of ${route.stops.length} stops done`),
+    app.accepted ? acceptedBanner(app.accepted, () => void undoReplan()) : null,
+    app.proposal
+      ? replanPanel(route, app.proposal, { accept: () => void acceptReplan(), dismiss: () => void dismissReplan() })
+      : open
+        ? h("button", { class: "secondary replan", testid: "replan-btn", onclick: (ev: Event) => void askReplan(ev.currentTarget as HTMLButtonElement) }, "Re-plan remaining stops")
+        : null,
     h("ol", { class: "stops", testid: "stop-list" }, ...rows),
   );
+}
+
+// ------------------------------------------------------------------------------ re-plan
+
+async function askReplan(btn: HTMLButtonElement): Promise<void> {
+  btn.disabled = true;
+  btn.textContent = "Planning…";
+  try {
+    app.proposal = await api.proposeReroute();
+  } catch (e) {
+    toast(errorText(e));
+  }
+  await render();
+}
+
+async function acceptReplan(): Promise<void> {
+  const p = app.proposal;
+  if (!p) return;
+  try {
+    await api.acceptReroute(p.inputs_digest);
+    app.accepted = p;
+    app.proposal = null;
+    void refreshStatus();
+  } catch (e) {
+    toast(errorText(e));
+  }
+  await render();
+}
+
+async function dismissReplan(): Promise<void> {
+  const p = app.proposal;
+  app.proposal = null;
+  if (p) await api.dismissReroute(p.inputs_digest).catch(() => undefined);
+  await render();
+}
+
+async function undoReplan(): Promise<void> {
+  const p = app.accepted;
+  if (!p) return;
+  try {
+    await api.undoReroute(p.inputs_digest);
+    app.accepted = null;
+    app.proposal = null;
+    void refreshStatus();
+  } catch (e) {
+    toast(errorText(e));
+  }
+  await render();
 }
 
 async function loadStop(): Promise<StopDetail | null> {

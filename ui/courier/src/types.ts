@@ -1,7 +1,7 @@
 // Shapes of the courier app's IPC answers. The contract types (stops, events, reasons) and
-// courier-core's read models (route, stop detail, sync status) are generated from Rust by ts-rs
-// (ui/src/generated, ui/src/generated/core); the shell's small DTOs below mirror
-// courier-app/src/*.rs.
+// courier-core's read models (route, stop detail, sync status, re-plan proposal) are generated
+// from Rust by ts-rs (ui/src/generated, ui/src/generated/core); the shell's small DTOs below
+// mirror courier-app/src/*.rs.
 import type { AttemptOutcome } from "../../src/generated/AttemptOutcome";
 import type { DeliveryMethod } from "../../src/generated/DeliveryMethod";
 import type { FailureReason } from "../../src/generated/FailureReason";
@@ -10,6 +10,7 @@ import type { StopId } from "../../src/generated/StopId";
 import type { StopStatus } from "../../src/generated/StopStatus";
 import type { TimeWindow } from "../../src/generated/TimeWindow";
 import type { LocalEvent } from "../../src/generated/core/LocalEvent";
+import type { Proposal } from "../../src/generated/core/Proposal";
 import type { RouteView } from "../../src/generated/core/RouteView";
 import type { SettledProblem } from "../../src/generated/core/SettledProblem";
 import type { StopDetail } from "../../src/generated/core/StopDetail";
@@ -18,7 +19,7 @@ import type { SyncStatus } from "../../src/generated/core/SyncStatus";
 
 export type { AttemptOutcome, DeliveryMethod, FailureReason, ScanPhase, StopId, StopStatus, TimeWindow };
 
-export type { LocalEvent, RouteView, SettledProblem, StopDetail, StopSummary };
+export type { LocalEvent, Proposal, RouteView, SettledProblem, StopDetail, StopSummary };
 
 export type NetworkMode = "normal" | "offline" | "flaky" | "outage";
 

@@ -17,6 +17,7 @@ mod checkpoint;
 pub mod evidence;
 mod projection;
 mod queue;
+mod route_order;
 pub mod schema;
 mod views;
 

@@ -4,7 +4,8 @@
 //! the transaction that stores an event, and rebuilt from scratch when the server rejects one.
 
 use super::OutboxError;
-use doorstep_shared::event::{EventPayload, RouteAssigned, StopPlan};
+use super::route_order::resequence;
+use doorstep_shared::event::{EventPayload, RouteAssigned, RouteReplanned, StopPlan};
 use doorstep_shared::protocol::Change;
 use doorstep_shared::{EventEnvelope, EventId, HlcStamp, RouteId, StopId, StopState};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -59,8 +60,12 @@ pub(crate) fn save_state(conn: &Connection, state: &StopState) -> Result<(), Out
     Ok(())
 }
 
-/// Folds one of this device's events into its stop, if the stop is known.
+/// Folds one of this device's events into its stop, if the stop is known; a replan reorders
+/// its route.
 pub(crate) fn apply_own(conn: &Connection, env: &EventEnvelope) -> Result<(), OutboxError> {
+    if let EventPayload::RouteReplanned(replan) = &env.payload {
+        return reorder_route(conn, replan);
+    }
     let Some(stop) = env.payload.stop_id() else {
         return Ok(());
     };
@@ -185,6 +190,28 @@ fn assign_route(
             None => rebuild_stop(conn, plan.stop_id)?,
         }
     }
+    Ok(())
+}
+
+/// Applies the driver's order to the route's sequence numbers (see [`resequence`]).
+fn reorder_route(conn: &Connection, replan: &RouteReplanned) -> Result<(), OutboxError> {
+    let mut q = conn.prepare("SELECT stop_id, sequence FROM stops WHERE route_id = ?1")?;
+    let rows = q
+        .query_map([replan.route_id.to_string()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let current = rows
+        .iter()
+        .map(|(s, seq)| Ok((parse(s, "stop_id")?, *seq)))
+        .collect::<Result<Vec<(StopId, u32)>, OutboxError>>()?;
+    for (stop, sequence) in resequence(&current, &replan.order) {
+        conn.execute(
+            "UPDATE stops SET sequence = ?2 WHERE stop_id = ?1",
+            params![stop.to_string(), sequence],
+        )?;
+    }
+    tracing::debug!(route_id = %replan.route_id, stops = replan.order.len(), "route reordered");
     Ok(())
 }
 

@@ -1,9 +1,10 @@
 //! Read models for the driver's screens: today's route and one stop.
 
 use super::{Outbox, OutboxError, from_json, projection};
-use doorstep_shared::event::{GeoPoint, TimeWindow};
+use doorstep_shared::event::{GeoPoint, RouteAssigned, TimeWindow};
 use doorstep_shared::stop::StopView;
 use doorstep_shared::{EventEnvelope, EventId, ParcelBarcode, RouteId, StopId, StopStatus};
+use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 
 /// One line of the route list.
@@ -79,6 +80,20 @@ impl Outbox {
             version: route.version,
             stops,
         }))
+    }
+
+    /// Where the route of `route_id` starts (its depot), if the route is known.
+    pub fn route_depot(&self, route_id: RouteId) -> Result<Option<GeoPoint>, OutboxError> {
+        let plan: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT plan FROM routes WHERE route_id = ?1",
+                [route_id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        plan.map(|p| from_json::<RouteAssigned>(&p, "route plan").map(|r| r.depot))
+            .transpose()
     }
 
     fn summary(&self, stop: StopId) -> Result<Option<StopSummary>, OutboxError> {

@@ -4,12 +4,15 @@
 use doorstep_shared::event::GeoPoint;
 use doorstep_shared::{StopId, StopStatus};
 
+use super::day::{self, DayError};
 use super::plan::{PlanInput, PlanStop};
 use super::world::StopSignals;
 use crate::outbox::RouteView;
 
 /// Default time at the door, seconds.
 pub const SERVICE_S: i64 = 180;
+/// The courier's day ends at 21:00 local time, or later when a remaining window does.
+pub const DAY_END_S: i64 = 21 * 3600;
 
 /// Where and when the courier is, for a replan.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -21,6 +24,49 @@ pub struct Now {
     pub day_end_s: i64,
     pub position: GeoPoint,
     pub weekend: bool,
+}
+
+/// Where and when the courier is for a replan of `view` at `now_ms`, on a device `utc_offset_min`
+/// east of UTC. Without a location fix the courier is taken to be at the last stop (in route
+/// order) already visited, or at the depot before the first.
+pub fn now_for(
+    view: &RouteView,
+    now_ms: u64,
+    utc_offset_min: i32,
+    depot: GeoPoint,
+) -> Result<Now, DayError> {
+    let day_start_ms = day::local_midnight_ms(&view.day, utc_offset_min)?;
+    let mut stops: Vec<_> = view.stops.iter().collect();
+    stops.sort_by_key(|s| s.sequence);
+    let position = stops
+        .iter()
+        .rev()
+        .find(|s| visited(&s.status))
+        .map_or(depot, |s| s.location);
+    let latest_end = stops
+        .iter()
+        .filter(|s| !s.moved_away && remaining(&s.status))
+        .map(|s| (s.window.end_ms.saturating_sub(day_start_ms) / 1000) as i64)
+        .max()
+        .unwrap_or(0);
+    Ok(Now {
+        unix_ms: now_ms,
+        day_start_ms,
+        day_end_s: DAY_END_S.max(latest_end),
+        position,
+        weekend: day::is_weekend(&view.day)?,
+    })
+}
+
+fn visited(status: &StopStatus) -> bool {
+    matches!(
+        status,
+        StopStatus::Arrived
+            | StopStatus::AttemptFailed { .. }
+            | StopStatus::AttemptsExhausted
+            | StopStatus::FailedTerminal { .. }
+            | StopStatus::Delivered
+    )
 }
 
 fn remaining(status: &StopStatus) -> bool {
@@ -125,5 +171,46 @@ mod tests {
         assert_eq!(input.now_s, 8 * 3600);
         assert_eq!(input.stops[0].window, (9 * 3600, 12 * 3600));
         assert_eq!(input.stops[1].prior_attempts, 1);
+    }
+
+    #[test]
+    fn now_starts_at_the_last_visited_stop_on_the_routes_local_day() {
+        let day_start = 20_780 * 86_400_000 - 3_600_000; // 2026-11-23 at UTC+1
+        let mut visited = stop(1, 0, StopStatus::Delivered, 2);
+        visited.location = GeoPoint { lat: 1.0, lon: 2.0 };
+        let mut late = stop(2, 1, StopStatus::Loaded, 1);
+        late.window.end_ms = day_start + 22 * 3_600_000;
+        let view = RouteView {
+            route_id: RouteId(uuid::Uuid::from_u128(9)),
+            day: "2026-11-23".into(),
+            version: 1,
+            stops: vec![late, visited],
+        };
+        let depot = GeoPoint { lat: 5.0, lon: 6.0 };
+        let now = now_for(&view, day_start + 10 * 3_600_000, 60, depot).expect("valid day");
+        assert_eq!(now.day_start_ms, day_start);
+        assert_eq!(now.position, GeoPoint { lat: 1.0, lon: 2.0 });
+        assert_eq!(
+            now.day_end_s,
+            22 * 3600,
+            "a window ending after 21:00 extends the day"
+        );
+        assert!(!now.weekend);
+        let input = plan_input(&view, &now, |_| None);
+        assert_eq!(input.now_s, 10 * 3600);
+
+        let fresh = RouteView {
+            stops: vec![stop(3, 0, StopStatus::Loaded, 1)],
+            ..view.clone()
+        };
+        let now = now_for(&fresh, day_start, 60, depot).expect("valid day");
+        assert_eq!(now.position, depot, "nothing visited yet: the depot");
+        assert_eq!(now.day_end_s, DAY_END_S);
+
+        let bad = RouteView {
+            day: "23/11/2026".into(),
+            ..view
+        };
+        assert!(now_for(&bad, day_start, 60, depot).is_err());
     }
 }

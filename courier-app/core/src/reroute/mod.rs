@@ -8,8 +8,9 @@
 //!   [`scenario`] — synthetic courier days drawn from it.
 //! - [`features`] — the model's input schema; [`plan`] — pure instance/grid/hook/schedule.
 //! - [`manifest`] and [`onnx`] — the model file, checked against its manifest at load.
-//! - [`rerouter`] — the app's API: load, propose, accept (a `RouteReplanned` fact).
-//! - [`from_view`] — the driver's route screen to a planning input.
+//! - [`rerouter`] — the app's API: load, propose, accept and undo (`RouteReplanned` facts).
+//! - [`from_view`] and [`day`] — the driver's route screen to a planning input.
+//! - [`review`] — the proposal on screen and the accepted one: accept, dismiss, undo.
 //!
 //! ```no_run
 //! use courier_core::reroute::{Rerouter, onnx};
@@ -25,6 +26,7 @@
 //! # }
 //! ```
 
+pub mod day;
 mod error;
 pub mod features;
 pub mod from_view;
@@ -32,8 +34,12 @@ pub mod manifest;
 pub mod onnx;
 pub mod plan;
 pub mod rerouter;
+pub mod review;
 pub mod scenario;
 pub mod world;
 
 pub use error::{ModelError, RerouteNotice};
-pub use rerouter::{Proposal, RerouteError, Rerouter, accept_replan, plan_order};
+pub use rerouter::{
+    Proposal, RerouteError, Rerouter, accept_replan, plan_order, undo_digest, undo_replan,
+};
+pub use review::{Review, ReviewError};

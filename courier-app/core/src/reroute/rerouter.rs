@@ -1,10 +1,11 @@
 //! The app's rerouting API: load once, propose on demand, accept as a `RouteReplanned` fact.
 
 use std::path::Path;
+use std::time::Duration;
 
 use doorstep_shared::event::RouteReplanned;
 use doorstep_shared::{EventPayload, RouteId, StopId};
-use doorstep_solver::{ArrivalCost, Budget, Instance, solve_with};
+use doorstep_solver::{ArrivalCost, Budget, Instance, WallClock, solve_with};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -24,10 +25,13 @@ pub enum RerouteError {
 }
 
 /// A proposed order and why: the route screen shows it; the driver accepts or keeps the old one.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export_to = "core/"))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Proposal {
     pub route_id: RouteId,
     pub order: Vec<StopId>,
+    /// The remaining stops in their current order (what undo restores).
+    pub order_before: Vec<StopId>,
     /// `None` when the solver ran without the model.
     pub model_version: Option<String>,
     /// Hex SHA-256 of the canonical inputs (stops, signals, time, model version, seed).
@@ -164,7 +168,20 @@ impl Rerouter {
         )
     }
 
+    /// [`Rerouter::propose`] with a wall-clock solver budget of `limit`, counted from this call
+    /// (so scoring the grid is inside it).
+    pub fn propose_within(
+        &mut self,
+        input: &PlanInput,
+        limit: Duration,
+        seed: u64,
+    ) -> Result<Proposal, RerouteError> {
+        let clock = WallClock::start();
+        self.propose(input, &Budget::time(limit, &clock), seed)
+    }
+
     /// Proposes an order for the remaining stops of `input` within `budget`.
+    #[tracing::instrument(skip_all, fields(route_id = %input.route_id, stops = input.stops.len()))]
     pub fn propose(
         &mut self,
         input: &PlanInput,
@@ -196,6 +213,7 @@ impl Rerouter {
         Ok(Proposal {
             route_id: input.route_id,
             order: order.iter().map(|&i| input.stops[i].stop_id).collect(),
+            order_before: input.stops.iter().map(|s| s.stop_id).collect(),
             inputs_digest: digest(input, model_version.as_deref(), seed),
             model_version,
             expected_successes: expected,
@@ -212,12 +230,37 @@ impl Rerouter {
 }
 
 /// The driver accepted `proposal`: record it as a `RouteReplanned` fact in the outbox so the
-/// server can replay the decision (model version + inputs digest).
+/// server can replay the decision (model version + inputs digest). The local route takes the
+/// new order in the same transaction.
+#[tracing::instrument(skip_all, fields(route_id = %proposal.route_id, digest = %proposal.inputs_digest))]
 pub fn accept_replan(device: &Device, proposal: &Proposal) -> Result<AppendOutcome, DeviceError> {
     device.record_fact(EventPayload::RouteReplanned(RouteReplanned {
         route_id: proposal.route_id,
         model_version: proposal.model_version.clone(),
         inputs_digest: proposal.inputs_digest.clone(),
         order: proposal.order.clone(),
+    }))
+}
+
+/// The digest an undo of `proposal` carries: derived from the accepted proposal's digest and
+/// the order it restores, so the undo is its own intent (`replan:{route}:{digest}`) and a
+/// retried undo is the same intent.
+pub fn undo_digest(proposal: &Proposal) -> String {
+    let canonical = serde_json::json!({
+        "undo_of": proposal.inputs_digest,
+        "order": proposal.order_before,
+    });
+    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+/// The driver undid an accepted `proposal`: facts are immutable, so the old order comes back as
+/// another `RouteReplanned` fact (same model version as the decision it reverts).
+#[tracing::instrument(skip_all, fields(route_id = %proposal.route_id, undo_of = %proposal.inputs_digest))]
+pub fn undo_replan(device: &Device, proposal: &Proposal) -> Result<AppendOutcome, DeviceError> {
+    device.record_fact(EventPayload::RouteReplanned(RouteReplanned {
+        route_id: proposal.route_id,
+        model_version: proposal.model_version.clone(),
+        inputs_digest: undo_digest(proposal),
+        order: proposal.order_before.clone(),
     }))
 }
