@@ -24,6 +24,8 @@ step "TypeScript bindings are current (cargo test -p doorstep-shared --features 
 cargo test -p doorstep-shared --features ts --locked --test ts_bindings
 step "courier TypeScript bindings are current (cargo test -p courier-core --features ts)"
 cargo test -p courier-core --features ts --locked --test ts_bindings
+step "courier app TypeScript bindings are current (cargo test -p courier-app --features ts)"
+cargo test -p courier-app --features ts --locked --lib ts_export
 
 step "cargo test --workspace --locked"
 cargo test --workspace --locked

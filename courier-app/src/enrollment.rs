@@ -10,6 +10,7 @@ use std::time::Duration;
 use tauri::State;
 
 /// Start-up picture: enrolled or not, and where the driver was.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export_to = "app/"))]
 #[derive(Clone, Debug, Serialize)]
 pub struct AppSnapshot {
     pub enrolled: bool,

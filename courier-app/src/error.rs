@@ -8,6 +8,7 @@ use courier_core::sync::EnrollError;
 use courier_core::{DeviceError, TransportError};
 use serde::Serialize;
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export_to = "app/"))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -27,6 +28,7 @@ pub enum ErrorCode {
     Storage,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export_to = "app/"))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{code:?}: {message}")]
 pub struct IpcError {

@@ -21,6 +21,8 @@ pub mod settings;
 pub mod state;
 pub mod stop;
 pub mod sync;
+#[cfg(feature = "ts")]
+pub mod ts_export;
 
 pub use error::{ErrorCode, IpcError};
 

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::error::IpcResult;
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export_to = "app/"))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -14,6 +15,7 @@ pub enum Outcome {
     Duplicate,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export_to = "app/"))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Receipt {
     pub outcome: Outcome,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use tauri::State;
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export_to = "app/"))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NetworkMode {
@@ -42,6 +43,7 @@ impl NetworkMode {
 }
 
 /// Where the driver was: one of the UI's screens, and the stop it showed.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export_to = "app/"))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Screen {
     pub name: String,
@@ -98,6 +100,7 @@ pub fn save_screen(
 }
 
 /// What field-test mode shows: the chosen mode, the effective profile and the injector's counters.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export_to = "app/"))]
 #[derive(Clone, Debug, Serialize)]
 pub struct FieldTest {
     pub mode: NetworkMode,

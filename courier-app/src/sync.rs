@@ -7,6 +7,7 @@ use courier_core::SyncStatus;
 use serde::Serialize;
 use tauri::State;
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export_to = "app/"))]
 #[derive(Clone, Debug, Serialize)]
 pub struct StatusView {
     #[serde(flatten)]

@@ -24,13 +24,14 @@ import type {
   Proposal,
   RouteView,
   ScanPhase,
-  Screen,
   ScreenName,
   StatusView,
   StopDetail,
   StopId,
   StopSummary,
+  UiScreen,
 } from "./types";
+import { isScreenName } from "./types";
 
 const $bar = document.getElementById("sync-bar") as HTMLElement;
 const $screen = document.getElementById("screen") as HTMLElement;
@@ -40,7 +41,7 @@ const app = {
   enrolled: false,
   deviceId: null as string | null,
   serverUrl: null as string | null,
-  screen: { name: "route", stop_id: null } as Screen,
+  screen: { name: "route", stop_id: null } as UiScreen,
   status: null as StatusView | null,
   barOpen: false,
   method: "handed_to_recipient" as DeliveryMethod,
@@ -765,8 +766,9 @@ async function start(): Promise<void> {
     app.enrolled = snap.enrolled;
     app.deviceId = snap.device_id;
     app.serverUrl = snap.server_url;
-    if (snap.screen.name) app.screen = { name: snap.screen.name, stop_id: snap.screen.stop_id };
-    else app.screen = { name: "route", stop_id: null };
+    // A screen this UI does not have (saved by another version) opens the route.
+    const name = snap.screen.name;
+    app.screen = isScreenName(name) ? { name, stop_id: snap.screen.stop_id } : { name: "route", stop_id: null };
   } catch (e) {
     toast(errorText(e));
   }

@@ -1,7 +1,8 @@
-// Shapes of the courier app's IPC answers. The contract types (stops, events, reasons) and
-// courier-core's read models (route, stop detail, sync status, re-plan proposal) are generated
-// from Rust by ts-rs (ui/src/generated, ui/src/generated/core); the shell's small DTOs below
-// mirror courier-app/src/*.rs.
+// Shapes of the courier app's IPC answers, all generated from Rust by ts-rs: the contract types
+// (stops, events, reasons) in ui/src/generated, courier-core's read models (route, stop detail,
+// sync status, re-plan proposal, fault injector) in ui/src/generated/core, and the shell's own
+// answers (start-up snapshot, receipt, error, status view, field-test view) in
+// ui/src/generated/app. Only ScreenName below is the UI's own: the screens it can show.
 import type { AttemptOutcome } from "../../src/generated/AttemptOutcome";
 import type { DeliveryMethod } from "../../src/generated/DeliveryMethod";
 import type { FailureReason } from "../../src/generated/FailureReason";
@@ -21,71 +22,28 @@ export type { AttemptOutcome, DeliveryMethod, FailureReason, ScanPhase, StopId, 
 
 export type { LocalEvent, Proposal, RouteView, SettledProblem, StopDetail, StopSummary };
 
-export type NetworkMode = "normal" | "offline" | "flaky" | "outage";
+import type { AppSnapshot } from "../../src/generated/app/AppSnapshot";
+import type { ErrorCode } from "../../src/generated/app/ErrorCode";
+import type { FieldTest } from "../../src/generated/app/FieldTest";
+import type { IpcError } from "../../src/generated/app/IpcError";
+import type { NetworkMode } from "../../src/generated/app/NetworkMode";
+import type { Receipt } from "../../src/generated/app/Receipt";
+import type { Screen } from "../../src/generated/app/Screen";
+import type { StatusView } from "../../src/generated/app/StatusView";
+import type { FaultStats } from "../../src/generated/core/FaultStats";
 
-// courier-app/src/sync.rs: courier-core's SyncStatus, flattened, plus the shell's own fields.
-export type StatusView = SyncStatus & {
-  network: NetworkMode;
-  now_ms: number;
-};
+export type { AppSnapshot, ErrorCode, FaultStats, FieldTest, IpcError, NetworkMode, Receipt, Screen, StatusView };
 
-export interface Receipt {
-  outcome: "recorded" | "duplicate";
-  device_seq: number;
-  event_id: string;
-  intent_key: string;
-}
+/** The screens the UI can show (courier-app/src/settings.rs checks the same list). */
+export const SCREEN_NAMES = ["route", "stop", "scan", "attempt", "notes", "settings"] as const;
+export type ScreenName = (typeof SCREEN_NAMES)[number];
 
-export interface Screen {
+/** Where the UI is: the saved `Screen`, with its name narrowed to a screen this UI has. */
+export interface UiScreen {
   name: ScreenName;
   stop_id: StopId | null;
 }
 
-export type ScreenName = "route" | "stop" | "scan" | "attempt" | "notes" | "settings";
-
-export interface AppSnapshot {
-  enrolled: boolean;
-  device_id: string | null;
-  server_url: string | null;
-  screen: Screen;
-  network: NetworkMode;
-}
-
-export interface FaultStats {
-  requests: number;
-  refused_offline: number;
-  lost_requests: number;
-  lost_responses: number;
-  duplicated: number;
-  bytes_up: number;
-  bytes_down: number;
-}
-
-export interface FieldTest {
-  mode: NetworkMode;
-  outage: { start_ms: number; end_ms: number } | null;
-  profile: {
-    offline: boolean;
-    request_loss: number;
-    response_loss: number;
-    duplicate: number;
-    latency_min_ms: number;
-    latency_max_ms: number;
-    bandwidth_bps: number | null;
-  };
-  stats: FaultStats | null;
-}
-
-export type ErrorCode =
-  | "not_enrolled"
-  | "invalid_input"
-  | "not_found"
-  | "refused"
-  | "unreachable"
-  | "enrollment_refused"
-  | "storage";
-
-export interface IpcError {
-  code: ErrorCode;
-  message: string;
+export function isScreenName(name: string): name is ScreenName {
+  return (SCREEN_NAMES as readonly string[]).includes(name);
 }

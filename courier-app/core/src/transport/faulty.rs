@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// A window of wall-clock time (the injected clock's Unix ms) with no network at all.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export_to = "core/"))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outage {
     pub start_ms: u64,
@@ -21,6 +22,7 @@ pub struct Outage {
 }
 
 /// How the network misbehaves. Probabilities are per request, in `0.0..=1.0`.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export_to = "core/"))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FaultProfile {
@@ -103,6 +105,7 @@ impl FaultProfile {
 }
 
 /// What the fault injector did, for reports.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export_to = "core/"))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FaultStats {
     pub requests: u64,
