@@ -74,7 +74,8 @@ impl FromStr for BeaconId {
         let parts: Vec<&str> = s.split(':').collect();
         match parts.as_slice() {
             [uuid, major, minor] => Ok(Self::IBeacon {
-                uuid: hex_array(uuid).ok_or_else(bad)?,
+                // Also in the canonical dashed UUID form.
+                uuid: hex_array(&uuid.replace('-', "")).ok_or_else(bad)?,
                 major: major.parse().map_err(|_| bad())?,
                 minor: minor.parse().map_err(|_| bad())?,
             }),
@@ -277,6 +278,11 @@ mod tests {
         for id in [ib, ed] {
             assert_eq!(id.to_string().parse::<BeaconId>(), Ok(id));
         }
+        let dashed = "f7826da6-4fa2-4e98-8024-bc5b71e0893e:100:7".parse::<BeaconId>();
+        assert_eq!(
+            dashed.map(|id| id.to_string()),
+            Ok("f7826da64fa24e988024bc5b71e0893e:100:7".to_owned())
+        );
         assert!("abab:1".parse::<BeaconId>().is_err(), "short uuid");
         assert!(
             format!("{}:1:70000", "ab".repeat(16))
