@@ -226,6 +226,10 @@ pub struct AttemptGroup {
     pub label: String,
     pub first_attempts: u64,
     pub first_attempts_delivered: u64,
+    /// First attempts that were "customer absent" with a presence score below
+    /// [`crate::presence::PRESENCE_THRESHOLD`]: no real attempt, reported apart from real failures
+    /// and left out of the first-attempt success rate.
+    pub first_attempts_no_real: u64,
     pub failed_attempts: u64,
     pub duplicates: u64,
     pub late_replays: u64,

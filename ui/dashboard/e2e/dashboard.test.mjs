@@ -162,12 +162,18 @@ test("the metrics move when a first attempt arrives", async () => {
   const tile = page.locator('[data-metric="first_attempts"] .tile-value');
   await tile.waitFor();
   const before = Number(await tile.textContent());
+  const noRealBefore = Number(await page.locator('[data-metric="first_attempts_no_real"] .tile-value').textContent());
   const d = devices[2];
   const s = d.plan.stops[0];
   await d.push(d.visit(s.stop_id, s.parcels, 1, absent));
   await page.waitForFunction(
     ([sel, n]) => Number(document.querySelector(sel)?.textContent) === n,
     ['[data-metric="first_attempts"] .tile-value', before + 1],
+  );
+  // "Customer absent" with no beacon and no fix: counted apart as no real attempt.
+  await page.waitForFunction(
+    ([sel, n]) => Number(document.querySelector(sel)?.textContent) === n,
+    ['[data-metric="first_attempts_no_real"] .tile-value', noRealBefore + 1],
   );
   await page.getByText("Customer absent").first().waitFor();
   await page.screenshot({ path: join(shots, "metrics.png"), fullPage: true });
