@@ -17,6 +17,7 @@ pub mod http;
 pub mod live;
 pub mod merge;
 pub mod metrics;
+pub mod presence;
 pub mod seed;
 pub mod service;
 pub mod startup;

@@ -4,6 +4,7 @@
 
 use crate::event::{GeoPoint, TimeWindow};
 use crate::ids::{BlobDigest, CourierId, DeviceId, EventId, RouteId, StopId};
+use crate::presence::AttemptClass;
 use crate::protocol::{DeviceHealth, DeviceQueueReport};
 use crate::stop::StopStatus;
 use serde::{Deserialize, Serialize};
@@ -225,6 +226,10 @@ pub struct AttemptGroup {
     pub label: String,
     pub first_attempts: u64,
     pub first_attempts_delivered: u64,
+    /// First attempts that were "customer absent" with a presence score below
+    /// [`crate::presence::PRESENCE_THRESHOLD`]: no real attempt, reported apart from real failures
+    /// and left out of the first-attempt success rate.
+    pub first_attempts_no_real: u64,
     pub failed_attempts: u64,
     pub duplicates: u64,
     pub late_replays: u64,
@@ -281,4 +286,36 @@ pub struct ProofReport {
     /// True when there is at least one proof and every one verifies with an intact chain.
     pub verified: bool,
     pub proofs: Vec<ProofVerdict>,
+}
+
+/// The presence score of one attempt, computed by the server from the synced facts with the
+/// device's scorer ([`crate::presence::score`]).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttemptPresence {
+    pub attempt: u32,
+    /// 0..=1; at or above [`PresenceReport::threshold`] counts as presence evidence.
+    pub score: f64,
+    pub present: bool,
+    /// `no_real_attempt` for a "customer absent" without presence evidence.
+    pub class: AttemptClass,
+    pub beacon_component: f64,
+    pub gps_component: f64,
+    /// Beacon sightings of the stop counted for this attempt.
+    pub beacon_sightings: u32,
+    pub closest_beacon_m: Option<f64>,
+    /// Location fixes (arrival, proof and periodic fixes) counted for this attempt.
+    pub gps_fixes: u32,
+    pub gps_closest_m: Option<f64>,
+    /// Time between the first and last fix near the stop, ms.
+    pub gps_dwell_ms: Option<u64>,
+}
+
+/// `GET /v1/dispatch/stops/{stop_id}/presence`: a presence score per attempt of the stop.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PresenceReport {
+    pub stop_id: StopId,
+    pub threshold: f64,
+    pub attempts: Vec<AttemptPresence>,
 }

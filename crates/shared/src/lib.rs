@@ -4,7 +4,8 @@
 //! defines those events ([`event`]), the keys that make their processing idempotent on business
 //! intent ([`intent`]), the stop state machine and its convergent fold ([`stop`]), the hybrid
 //! logical clock ([`hlc`]), the wire protocol between devices, dispatchers and the server
-//! ([`protocol`]) and the stable problem codes ([`problem`]).
+//! ([`protocol`]), the stable problem codes ([`problem`]) and the proof-of-presence score the
+//! device and the server both compute ([`presence`]).
 //!
 //! **Architecture invariant:** nothing here performs I/O, reads a clock or draws randomness.
 //! Time and ids are passed in by the caller, so every function is deterministic and testable.
@@ -15,6 +16,7 @@ pub mod evidence;
 pub mod hlc;
 pub mod ids;
 pub mod intent;
+pub mod presence;
 pub mod problem;
 pub mod protocol;
 pub mod reason;

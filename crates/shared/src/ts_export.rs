@@ -3,8 +3,8 @@
 //! stale, and `cargo run -p doorstep-shared --features ts --example export_ts` rewrites them.
 
 use crate::dashboard::{
-    ContactCustomerCommand, DashboardMetrics, FleetSnapshot, LiveEvent, LiveTicket, ProofReport,
-    ReturnToDepotCommand, RouteDetail, StopContext,
+    ContactCustomerCommand, DashboardMetrics, FleetSnapshot, LiveEvent, LiveTicket, PresenceReport,
+    ProofReport, ReturnToDepotCommand, RouteDetail, StopContext,
 };
 use crate::problem::Problem;
 use crate::protocol::{
@@ -33,6 +33,7 @@ pub fn export_all(dir: &Path) -> Result<(), ExportError> {
     DashboardMetrics::export_all(&cfg)?;
     StopDetail::export_all(&cfg)?;
     ProofReport::export_all(&cfg)?;
+    PresenceReport::export_all(&cfg)?;
     Escalation::export_all(&cfg)?;
     CommandReceipt::export_all(&cfg)?;
     CancelStopCommand::export_all(&cfg)?;

@@ -13,7 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use doorstep_shared::dashboard::{
     ContactCustomerCommand, ContactResult, DashboardMetrics, FleetSnapshot, OFFLINE_AFTER_MS,
-    ReturnToDepotCommand, RouteDetail, StopContext,
+    PresenceReport, ReturnToDepotCommand, RouteDetail, StopContext,
 };
 use doorstep_shared::event::{EventPayload, MAX_TEXT_LEN, NoteAdded, StopCancelled};
 use doorstep_shared::{ProblemCode, RouteId, StopId};
@@ -82,6 +82,19 @@ pub async fn stop_context<S: Store>(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::new(ProblemCode::NotFound, format!("stop {stop} has no plan")))
+}
+
+/// A presence score per attempt, from the synced beacon sightings and location fixes.
+pub async fn stop_presence<S: Store>(
+    State(app): AppState<S>,
+    _: Dispatcher,
+    Path(stop): Path<String>,
+) -> ApiResult<Json<PresenceReport>> {
+    let stop: StopId = parse_id(&stop, "stop")?;
+    read(&app, move |s| crate::presence::presence_report(s, stop))
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::new(ProblemCode::NotFound, format!("stop {stop} does not exist")))
 }
 
 #[derive(serde::Deserialize)]

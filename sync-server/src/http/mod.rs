@@ -74,6 +74,10 @@ pub fn router_with_ui<S: Store>(app: Arc<App<S>>, ui_dir: std::path::PathBuf) ->
             get(dashboard::stop_context::<S>),
         )
         .route(
+            "/v1/dispatch/stops/{stop_id}/presence",
+            get(dashboard::stop_presence::<S>),
+        )
+        .route(
             "/v1/dispatch/stops/{stop_id}/return-to-depot",
             post(dashboard::return_to_depot::<S>),
         )

@@ -119,7 +119,12 @@ pub enum OfficeOutcome {
 }
 
 pub trait Store:
-    Send + Sync + 'static + crate::evidence::EvidenceLog + crate::blobs::sessions::UploadSessions
+    Send
+    + Sync
+    + 'static
+    + crate::evidence::EvidenceLog
+    + crate::presence::LocationLog
+    + crate::blobs::sessions::UploadSessions
 {
     /// The database answers.
     fn ping(&self) -> StoreResult<()>;

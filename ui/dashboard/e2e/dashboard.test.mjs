@@ -78,6 +78,31 @@ test("a stop's timeline shows every event and its evidence", async () => {
   await page.goto(`${server.url}/#/stops/${b.stop_id}`);
   const absentEv = page.locator(`[data-testid="stop-timeline"][data-stop-id="${b.stop_id}"] [data-attempt="1"]`);
   await absentEv.locator('[data-presence="none"]').getByText(/customer absent” unverified/).waitFor();
+  const none = absentEv.locator('[data-presence-class="no_real_attempt"]');
+  assert.equal(await none.getAttribute("data-presence-score"), "0.00");
+  await none.getByText("Presence 0.00 — no evidence").waitFor();
+});
+
+test("an attempt with beacon sightings scores at or above the presence threshold", async () => {
+  const d = devices[0];
+  const s = d.plan.stops[3];
+  const beaconId = "f7826da64fa24e988024bc5b71e0893e:1:2";
+  // At the door: the stop's beacon heard at about 1.3 m and a fix on the doorstep, then "customer
+  // absent" (built in device order: sequence numbers and times follow creation).
+  const scans = [...s.parcels.map((p) => d.scan(s.stop_id, p, "loaded")), ...s.parcels.map((p) => d.scan(s.stop_id, p, "out_for_delivery"))];
+  const atDoor = [d.beacon(s.stop_id, beaconId, -62, -59), d.fix(s.location), d.arrive(s.stop_id, 1), d.attempt(s.stop_id, 1, absent)];
+  const res = await d.push([...scans, ...atDoor]);
+  assert.ok(res.results.every((r) => r.status === "applied"), JSON.stringify(res.results));
+  const report = JSON.parse((await dispatch(server, `/v1/dispatch/stops/${s.stop_id}/presence`)).text);
+  await page.goto(`${server.url}/#/stops/${s.stop_id}`);
+  const ev = page.locator(`[data-testid="stop-timeline"][data-stop-id="${s.stop_id}"] [data-attempt="1"] [data-presence-score]`);
+  await ev.waitFor();
+  const score = Number(await ev.getAttribute("data-presence-score"));
+  assert.ok(score >= report.threshold, `score ${score} below the threshold ${report.threshold}`);
+  assert.equal(await ev.getAttribute("data-presence-class"), "real_failure");
+  await ev.getByText(/^Presence \d\.\d\d — beacon 1\.\d m/).waitFor();
+  assert.equal(await ev.getByText(/unverified/).count(), 0, "a customer absent at the door is a real attempt");
+  await page.screenshot({ path: join(shots, "stop-timeline-presence.png"), fullPage: true });
 });
 
 const fixture = (name) => readFileSync(join(dirname(fileURLToPath(import.meta.url)), name));
@@ -137,12 +162,18 @@ test("the metrics move when a first attempt arrives", async () => {
   const tile = page.locator('[data-metric="first_attempts"] .tile-value');
   await tile.waitFor();
   const before = Number(await tile.textContent());
+  const noRealBefore = Number(await page.locator('[data-metric="first_attempts_no_real"] .tile-value').textContent());
   const d = devices[2];
   const s = d.plan.stops[0];
   await d.push(d.visit(s.stop_id, s.parcels, 1, absent));
   await page.waitForFunction(
     ([sel, n]) => Number(document.querySelector(sel)?.textContent) === n,
     ['[data-metric="first_attempts"] .tile-value', before + 1],
+  );
+  // "Customer absent" with no beacon and no fix: counted apart as no real attempt.
+  await page.waitForFunction(
+    ([sel, n]) => Number(document.querySelector(sel)?.textContent) === n,
+    ['[data-metric="first_attempts_no_real"] .tile-value', noRealBefore + 1],
   );
   await page.getByText("Customer absent").first().waitFor();
   await page.screenshot({ path: join(shots, "metrics.png"), fullPage: true });

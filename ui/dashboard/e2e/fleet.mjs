@@ -145,6 +145,20 @@ export class Device {
   arrive(stop, attempt) {
     return this.event("arrived_at_stop", { stop_id: stop, attempt, location: null }, `arrive:${stop}:${attempt}`);
   }
+  /** A debounced beacon sighting tagged with `stop` (as the device's registry tags it). */
+  beacon(stop, beaconId, rssi, txPower) {
+    const windowStart = Date.now();
+    return this.event(
+      "beacon_sighted",
+      { stop_id: stop, protocol: "i_beacon", beacon_id: beaconId, window_start_ms: windowStart, sightings: 4, rssi_dbm: rssi, tx_power_dbm: txPower },
+      `beacon:${this.deviceId}:ibeacon:${beaconId}:${windowStart}`,
+    );
+  }
+  /** A location fix taken now at `location`. */
+  fix(location) {
+    const at = Date.now();
+    return this.event("location_fixed", { location, accuracy_m: 5, fix_time_ms: at }, `location:${this.deviceId}:${at}`);
+  }
   attempt(stop, n, outcome) {
     return this.event("delivery_attempted", { stop_id: stop, attempt: n, outcome }, `attempt:${stop}:${n}`);
   }

@@ -1,16 +1,18 @@
 // The evidence card of a stop timeline: per attempt, the proof photo (fetched with the bearer
 // token, "pending" until the blob lands), the server's re-verification of the signed statement
-// and its hash chain, and the presence evidence the server holds for the attempt.
+// and its hash chain, and the server's presence score of the attempt with the facts behind it.
 
 import { blobUrl } from "./api";
 import { h } from "./dom";
-import { label } from "./format";
+import { duration, label } from "./format";
 import type { StopDetail } from "../../src/generated/StopDetail";
 import type { StopContext } from "../../src/generated/StopContext";
 import type { StoredEvent } from "../../src/generated/StoredEvent";
 import type { ProofReport } from "../../src/generated/ProofReport";
 import type { ProofVerdict } from "../../src/generated/ProofVerdict";
 import type { GeoPoint } from "../../src/generated/GeoPoint";
+import type { PresenceReport } from "../../src/generated/PresenceReport";
+import type { AttemptPresence } from "../../src/generated/AttemptPresence";
 
 /** Log-distance path-loss exponent used to range a beacon from its RSSI (as on the device). */
 const PATH_LOSS_EXPONENT = 2.5;
@@ -74,7 +76,8 @@ function attemptSpan(events: StoredEvent[], n: number): StoredEvent[] {
   return events.slice(start + 1, end < 0 ? events.length : end + 1);
 }
 
-function presence(events: StoredEvent[], n: number, ctx: StopContext | null): HTMLElement {
+/** The raw facts behind the score: sightings, strongest RSSI and range, the arrival fix. */
+function rawPresence(events: StoredEvent[], n: number, ctx: StopContext | null): string[] {
   const span = attemptSpan(events, n);
   const parts: string[] = [];
   const beacons = span.flatMap((e) => (e.kind === "beacon_sighted" && e.status === "applied" ? [e.payload] : []));
@@ -88,22 +91,54 @@ function presence(events: StoredEvent[], n: number, ctx: StopContext | null): HT
   const fix = arrival?.kind === "arrived_at_stop" ? arrival.payload.location : null;
   if (fix && ctx) parts.push(`arrival fix ${metres(fix, ctx.stop.location)} m from the stop`);
   else if (fix) parts.push("arrival fix recorded");
-  if (!parts.length) {
-    // "Customer absent" with nothing placing the courier at the door is not a real attempt.
-    const attempt = span.find((e) => e.kind === "delivery_attempted" && e.payload.attempt === n);
-    const absent =
-      attempt?.kind === "delivery_attempted" && attempt.payload.outcome.result === "failed" && attempt.payload.outcome.reason === "customer_absent";
-    return h(
-      "span",
-      { class: "warn", "data-presence": "none" },
-      "No presence evidence (no beacon sighting, no arrival fix)",
-      absent ? " — “customer absent” unverified" : "",
-    );
-  }
-  return h("span", { "data-presence": "some" }, `Presence: ${parts.join("; ")}`);
+  return parts;
 }
 
-export function evidenceCard(detail: StopDetail, report: ProofReport | null, ctx: StopContext | null): HTMLElement {
+/** "beacon 3.1 m, at the door 2m 0s" from what the server's score rests on. */
+function scoreBasis(p: AttemptPresence): string {
+  const basis: string[] = [];
+  if (p.closest_beacon_m !== null) basis.push(`beacon ${p.closest_beacon_m.toFixed(1)} m`);
+  if (p.gps_dwell_ms && p.gps_closest_m !== null && p.gps_closest_m <= 80) basis.push(`at the door ${duration(p.gps_dwell_ms)}`);
+  else if (p.gps_closest_m !== null) basis.push(`GPS ${Math.round(p.gps_closest_m)} m from the stop`);
+  return basis.length ? basis.join(", ") : "no evidence";
+}
+
+function isAbsent(events: StoredEvent[], n: number): boolean {
+  const attempt = attemptSpan(events, n).find((e) => e.kind === "delivery_attempted" && e.payload.attempt === n);
+  return attempt?.kind === "delivery_attempted" && attempt.payload.outcome.result === "failed" && attempt.payload.outcome.reason === "customer_absent";
+}
+
+/**
+ * The server's presence score of attempt `n` (the device's scorer, the same threshold), then the
+ * raw facts. A "customer absent" the server classifies as no real attempt is flagged.
+ */
+function presence(events: StoredEvent[], n: number, ctx: StopContext | null, report: PresenceReport | null): HTMLElement {
+  const parts = rawPresence(events, n, ctx);
+  const p = report?.attempts.find((a) => a.attempt === n);
+  const unverified = p ? p.class === "no_real_attempt" : !parts.length && isAbsent(events, n);
+  const attrs: Record<string, string> = { "data-presence": parts.length ? "some" : "none" };
+  if (p) {
+    attrs["data-presence-score"] = p.score.toFixed(2);
+    attrs["data-presence-class"] = p.class;
+    attrs["title"] = `Presence evidence from ${report?.threshold.toFixed(2)}; beacon ${p.beacon_component.toFixed(2)}, GPS ${p.gps_component.toFixed(2)}`;
+  }
+  const score = p ? `Presence ${p.score.toFixed(2)} — ${scoreBasis(p)}` : null;
+  const raw = parts.length ? `Presence: ${parts.join("; ")}` : "No presence evidence (no beacon sighting, no arrival fix)";
+  return h(
+    "span",
+    { ...attrs, class: unverified || !parts.length ? "warn" : p && !p.present ? "missing" : "" },
+    score ? h("strong", { class: "presence-score" }, score) : null,
+    score ? h("span", { class: "muted small" }, ` (${raw})`) : raw,
+    unverified ? " — “customer absent” unverified" : "",
+  );
+}
+
+export function evidenceCard(
+  detail: StopDetail,
+  report: ProofReport | null,
+  ctx: StopContext | null,
+  scores: PresenceReport | null,
+): HTMLElement {
   const verdicts = report?.proofs ?? [];
   const numbers = Array.from(
     new Set([...detail.view.attempts.map(([n]) => n), ...detail.view.proof_attempts, ...verdicts.map((v) => v.attempt)]),
@@ -118,7 +153,7 @@ export function evidenceCard(detail: StopDetail, report: ProofReport | null, ctx
       h("strong", {}, `Attempt ${n}`),
       photo(v),
       signature(v),
-      presence(detail.events, n, ctx),
+      presence(detail.events, n, ctx, scores),
     );
   });
   return h(

@@ -9,8 +9,10 @@ import type { AttemptGroup } from "../../src/generated/AttemptGroup";
 
 export type MetricsWindow = "hour" | "day";
 
+/** Success among first attempts that really happened ("customer absent" without presence is not one). */
 function rate(g: AttemptGroup): number | null {
-  return g.first_attempts === 0 ? null : g.first_attempts_delivered / g.first_attempts;
+  const real = g.first_attempts - g.first_attempts_no_real;
+  return real <= 0 ? null : g.first_attempts_delivered / real;
 }
 
 function lag(ms: number | null): string {
@@ -51,7 +53,7 @@ function table(title: string, groups: AttemptGroup[]): HTMLElement {
     h(
       "table",
       { class: "metrics-table" },
-      h("thead", {}, h("tr", {}, ["", "First-attempt success", "First attempts", "Failed attempts", "Duplicates", "Late replays", "Mean sync lag"].map((t) => h("th", { scope: "col" }, t)))),
+      h("thead", {}, h("tr", {}, ["", "First-attempt success", "First attempts", "No real attempt", "Failed attempts", "Duplicates", "Late replays", "Mean sync lag"].map((t) => h("th", { scope: "col" }, t)))),
       h(
         "tbody",
         {},
@@ -62,6 +64,7 @@ function table(title: string, groups: AttemptGroup[]): HTMLElement {
             h("th", { scope: "row" }, label(g.label)),
             h("td", { "data-label": "First-attempt success" }, percent(rate(g))),
             h("td", { "data-label": "First attempts" }, String(g.first_attempts)),
+            h("td", { "data-label": "No real attempt" }, String(g.first_attempts_no_real)),
             h("td", { "data-label": "Failed attempts" }, String(g.failed_attempts)),
             h("td", { "data-label": "Duplicates" }, String(g.duplicates)),
             h("td", { "data-label": "Late replays" }, String(g.late_replays)),
@@ -95,6 +98,7 @@ export async function metricsView(win: MetricsWindow, setWindow: (w: MetricsWind
       { class: "tiles" },
       tile("First-attempt success", percent(rate(t)), "first_attempt_success"),
       tile("First attempts", String(t.first_attempts), "first_attempts"),
+      tile("No real attempt (absent, no presence)", String(t.first_attempts_no_real), "first_attempts_no_real"),
       tile("Failed attempts", String(t.failed_attempts), "failed_attempts"),
       tile("Duplicates caught (log)", String(m.duplicates_caught), "duplicates"),
       tile("Replays answered since start", String(m.replays_since_start), "replays"),

@@ -1,5 +1,5 @@
 // The stop timeline: every event of one stop with device time, server receive time, clock
-// offset and outcome, and the evidence per attempt (photo, verified signature, presence) — shown
+// offset and outcome, and the evidence per attempt (photo, verified signature, presence score) — shown
 // honestly when it was not captured or has not landed yet.
 
 import { get } from "./api";
@@ -10,6 +10,7 @@ import type { StopDetail } from "../../src/generated/StopDetail";
 import type { StopContext } from "../../src/generated/StopContext";
 import type { StoredEvent } from "../../src/generated/StoredEvent";
 import type { ProofReport } from "../../src/generated/ProofReport";
+import type { PresenceReport } from "../../src/generated/PresenceReport";
 import { evidenceCard } from "./evidence";
 
 export function describe(e: StoredEvent): string {
@@ -52,10 +53,11 @@ export function describe(e: StoredEvent): string {
 }
 
 export async function stopView(stopId: string): Promise<HTMLElement> {
-  const [detail, ctx, proofs] = await Promise.all([
+  const [detail, ctx, proofs, presence] = await Promise.all([
     get<StopDetail>(`/v1/dispatch/stops/${stopId}`),
     get<StopContext>(`/v1/dispatch/stops/${stopId}/context`).catch(() => null),
     get<ProofReport>(`/v1/dispatch/stops/${stopId}/proof`).catch(() => null),
+    get<PresenceReport>(`/v1/dispatch/stops/${stopId}/presence`).catch(() => null),
   ]);
   const el = h("section", { class: "stop", "data-testid": "stop-timeline", "data-stop-id": stopId });
   const s = ctx?.stop;
@@ -97,7 +99,7 @@ export async function stopView(stopId: string): Promise<HTMLElement> {
         ? h("span", { class: "warn" }, `Conflicts: ${detail.view.conflicts.map((c) => label(c.conflict)).join(", ")}`)
         : null,
     ),
-    evidenceCard(detail, proofs, ctx),
+    evidenceCard(detail, proofs, ctx, presence),
     h(
       "section",
       { class: "card", "aria-labelledby": "tl-h" },

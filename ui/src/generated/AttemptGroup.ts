@@ -3,7 +3,13 @@
 /**
  * First attempts and their successes in one group (a courier, a region, a time bucket).
  */
-export type AttemptGroup = { label: string, first_attempts: number, first_attempts_delivered: number, failed_attempts: number, duplicates: number, late_replays: number, 
+export type AttemptGroup = { label: string, first_attempts: number, first_attempts_delivered: number, 
+/**
+ * First attempts that were "customer absent" with a presence score below
+ * [`crate::presence::PRESENCE_THRESHOLD`]: no real attempt, reported apart from real failures
+ * and left out of the first-attempt success rate.
+ */
+first_attempts_no_real: number, failed_attempts: number, duplicates: number, late_replays: number, 
 /**
  * Mean time from when an event happened (device clock corrected by the measured offset)
  * to when the server received it, ms.

@@ -7,51 +7,13 @@
 //!   `AA FE`), frame type `0x00`, the calibrated tx power at 0 m (signed), a 10-byte namespace
 //!   and a 6-byte instance (then two reserved bytes, often omitted).
 
-use doorstep_shared::event::BeaconProtocol;
-use std::fmt;
-
 pub const APPLE_COMPANY_ID: u16 = 0x004C;
 pub const EDDYSTONE_UUID16: u16 = 0xFEAA;
 /// Eddystone calibrates at 0 m; path loss from 0 m to 1 m is about 41 dB.
 const EDDYSTONE_0M_TO_1M_DB: i16 = 41;
 
-/// Which beacon this is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum BeaconId {
-    IBeacon {
-        uuid: [u8; 16],
-        major: u16,
-        minor: u16,
-    },
-    EddystoneUid {
-        namespace: [u8; 10],
-        instance: [u8; 6],
-    },
-}
-
-impl BeaconId {
-    pub fn protocol(&self) -> BeaconProtocol {
-        match self {
-            Self::IBeacon { .. } => BeaconProtocol::IBeacon,
-            Self::EddystoneUid { .. } => BeaconProtocol::EddystoneUid,
-        }
-    }
-}
-
-impl fmt::Display for BeaconId {
-    /// `uuid:major:minor` or `namespace:instance`, lower-case hex (the event's `beacon_id`).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::IBeacon { uuid, major, minor } => {
-                write!(f, "{}:{major}:{minor}", hex::encode(uuid))
-            }
-            Self::EddystoneUid {
-                namespace,
-                instance,
-            } => write!(f, "{}:{}", hex::encode(namespace), hex::encode(instance)),
-        }
-    }
-}
+/// Which beacon this is (shared with the server, which parses the event's `beacon_id`).
+pub use doorstep_shared::presence::BeaconId;
 
 /// One parsed beacon frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,8 +118,5 @@ pub fn advertisement(raw: &[u8]) -> Result<Vec<BeaconFrame>, ParseError> {
     Ok(out)
 }
 
-/// Distance in metres from the log-distance path-loss model:
-/// `d = 10 ^ ((tx_1m − rssi) / (10 · n))`, `n` ≈ 2 in free space, 2.5–4 indoors.
-pub fn distance_m(tx_power_1m_dbm: i16, rssi_dbm: f64, path_loss_exponent: f64) -> f64 {
-    10f64.powf((f64::from(tx_power_1m_dbm) - rssi_dbm) / (10.0 * path_loss_exponent))
-}
+/// Distance in metres from the log-distance path-loss model (shared with the server).
+pub use doorstep_shared::presence::distance_m;

@@ -35,15 +35,8 @@ struct Track {
     confirmed: bool,
 }
 
-/// A debounced, smoothed sighting.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Smoothed {
-    pub id: BeaconId,
-    pub rssi_dbm: f64,
-    pub hits: u32,
-    pub first_ms: u64,
-    pub last_ms: u64,
-}
+/// A debounced, smoothed sighting (shared with the server's presence scoring).
+pub use doorstep_shared::presence::Smoothed;
 
 #[derive(Debug, Default)]
 pub struct Debouncer {

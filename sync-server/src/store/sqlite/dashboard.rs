@@ -9,6 +9,7 @@ use doorstep_shared::dashboard::{
     OFFLINE_AFTER_MS, RouteDetail, RouteStop, StopContext, StopCounts,
 };
 use doorstep_shared::event::{GeoPoint, RouteAssigned};
+use doorstep_shared::presence::AttemptClass;
 use doorstep_shared::{CourierId, RouteId, StopId, StopStatus};
 use rusqlite::{OptionalExtension, params};
 use serde::Deserialize;
@@ -43,6 +44,7 @@ fn parse_status(text: &str) -> StopStatus {
 struct Acc {
     first: u64,
     first_ok: u64,
+    first_no_real: u64,
     failed: u64,
     duplicates: u64,
     late: u64,
@@ -56,6 +58,7 @@ impl Acc {
             label,
             first_attempts: self.first,
             first_attempts_delivered: self.first_ok,
+            first_attempts_no_real: self.first_no_real,
             failed_attempts: self.failed,
             duplicates: self.duplicates,
             late_replays: self.late,
@@ -76,6 +79,7 @@ struct Row {
     attempt: Option<i64>,
     result: Option<String>,
     reason: Option<String>,
+    stop_id: Option<String>,
 }
 
 impl SqliteStore {
@@ -253,7 +257,8 @@ impl SqliteStore {
                     c.name, c.region,
                     CASE WHEN e.kind = 'delivery_attempted' THEN json_extract(e.payload, '$.payload.attempt') END,
                     CASE WHEN e.kind = 'delivery_attempted' THEN json_extract(e.payload, '$.payload.outcome.result') END,
-                    CASE WHEN e.kind = 'delivery_attempted' THEN json_extract(e.payload, '$.payload.outcome.reason') END
+                    CASE WHEN e.kind = 'delivery_attempted' THEN json_extract(e.payload, '$.payload.outcome.reason') END,
+                    e.stop_id
              FROM events e
              JOIN devices d ON d.device_id = e.device_id
              JOIN couriers c ON c.courier_id = d.courier_id
@@ -273,10 +278,26 @@ impl SqliteStore {
                     attempt: r.get(7)?,
                     result: r.get(8)?,
                     reason: r.get(9)?,
+                    stop_id: r.get(10)?,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
+    }
+
+    /// Whether a failed first attempt was "customer absent" without presence evidence, by the
+    /// shared scorer over the stop's synced facts (see [`crate::presence`]).
+    fn no_real_first_attempt(&self, row: &Row) -> StoreResult<bool> {
+        if row.reason.as_deref() != Some("customer_absent") {
+            return Ok(false);
+        }
+        let Some(stop) = row.stop_id.clone().map(id::<StopId>).transpose()? else {
+            return Ok(false);
+        };
+        let report = crate::presence::presence_report(self, stop)?;
+        Ok(report
+            .and_then(|r| r.attempts.into_iter().find(|a| a.attempt == 1))
+            .is_some_and(|a| a.class == AttemptClass::NoRealAttempt))
     }
 
     pub(crate) fn dashboard_metrics_impl(
@@ -313,12 +334,14 @@ impl SqliteStore {
                 (true, Some(t), Some(off)) => Some((row.received_at_ms as i64 - (t - off)).max(0)),
                 _ => None,
             };
+            let no_real = first && failed && self.no_real_first_attempt(row)?;
             if failed && let Some(reason) = &row.reason {
                 *reasons.entry(reason.clone()).or_default() += 1;
             }
             let update = |a: &mut Acc| {
                 a.first += u64::from(first);
                 a.first_ok += u64::from(first && delivered);
+                a.first_no_real += u64::from(no_real);
                 a.failed += u64::from(failed);
                 a.duplicates += u64::from(dup);
                 a.late += u64::from(late);

@@ -8,6 +8,7 @@ mod identity;
 #[cfg(test)]
 mod migration_v3_tests;
 mod office;
+mod presence;
 mod push;
 mod reads;
 mod uploads;

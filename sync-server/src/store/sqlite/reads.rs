@@ -24,11 +24,12 @@ fn split_ids<T: std::str::FromStr>(s: Option<String>) -> rusqlite::Result<Vec<T>
         .collect()
 }
 
-const STORED_EVENT_COLUMNS: &str = "event_id, device_id, device_seq, intent_key, device_time_ms,
+pub(super) const STORED_EVENT_COLUMNS: &str =
+    "event_id, device_id, device_seq, intent_key, device_time_ms,
     received_at_ms, clock_offset_ms, hlc_wall, hlc_logical, status, code, payload";
 
 /// One `events` row selected with [`STORED_EVENT_COLUMNS`].
-fn stored_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+pub(super) fn stored_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
     let status: String = r.get(9)?;
     let code: Option<String> = r.get(10)?;
     Ok(StoredEvent {
