@@ -198,3 +198,41 @@ fn accepting_a_proposal_records_a_route_replanned_fact() {
     assert_eq!(e.model_version, p.model_version);
     assert_eq!(e.inputs_digest, p.inputs_digest);
 }
+
+/// Scoring only the slots a stop can be served in gives the full grid's probability at every
+/// time from the stop's window opening on (the only times the solver and schedule read).
+#[test]
+fn scoring_from_each_stops_first_slot_matches_the_full_grid() {
+    use courier_core::reroute::plan::{self, Grid, SuccessGrid};
+    let mut r = loaded();
+    let mut skipped = 0;
+    for seed in [3, 11] {
+        let sc = route(seed);
+        let input = &sc.input;
+        let inst = plan::instance(input).expect("valid route");
+        let grid = Grid::for_input(input);
+        let dense = r
+            .predict(&grid.rows(input))
+            .and_then(Result::ok)
+            .map(|p| SuccessGrid {
+                grid: grid.clone(),
+                p,
+            })
+            .expect("full grid scores");
+        let sparse = r.score(input).and_then(Result::ok).expect("grid scores");
+        let first = grid.first_slots(input);
+        skipped += grid.rows(input).len() - grid.rows_from(input, &first).len();
+        for i in 0..input.stops.len() {
+            let mut t = inst.earliest[i + 1];
+            while t <= input.day_end_s + 3600 {
+                assert_eq!(
+                    dense.at(i, t),
+                    sparse.at(i, t),
+                    "seed {seed}, stop {i}, t {t}"
+                );
+                t += 397;
+            }
+        }
+    }
+    assert!(skipped > 0, "windowed stops should skip their early slots");
+}

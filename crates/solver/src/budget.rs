@@ -68,7 +68,8 @@ impl<'a> Budget<'a> {
         self.iterations.is_some_and(|n| done >= n) || self.out_of_time()
     }
 
-    /// Only the clock: local search checks it between passes so that a slow pass on a
+    /// Only the clock: construction reads it before each insertion, local search after each
+    /// position and, with a hook, every few priced moves (see [`crate::moves::Best`]), so a
     /// large instance cannot overrun a 10 ms budget by much.
     pub fn out_of_time(&self) -> bool {
         self.time

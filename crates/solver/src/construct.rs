@@ -5,7 +5,7 @@ use crate::budget::Budget;
 use crate::eval::Seg;
 use crate::instance::Instance;
 use crate::objective::ArrivalCost;
-use crate::state::State;
+use crate::state::{State, schedule, start_at};
 
 /// For each customer, up to `k` other customers ordered by a time-aware closeness: travel
 /// time plus the wait or lateness that visiting them in that order would force (after
@@ -29,8 +29,14 @@ pub fn neighbours(inst: &Instance, k: usize) -> Vec<Vec<u32>> {
                 (dir(u, v).min(dir(v, u)), v as u32)
             })
             .collect();
+        // Keys are distinct (customer ids break ties), so selecting the k smallest and
+        // sorting them gives exactly the first k of a full sort.
+        if scored.len() > k {
+            scored.select_nth_unstable(k);
+            scored.truncate(k);
+        }
         scored.sort_unstable();
-        list.extend(scored.iter().take(k).map(|s| s.1));
+        list.extend(scored.iter().map(|s| s.1));
     }
     out
 }
@@ -119,21 +125,7 @@ struct Schedule {
 
 impl Schedule {
     fn of(&mut self, inst: &Instance, hook: &dyn ArrivalCost, nodes: &[u32]) {
-        self.start.clear();
-        self.hook_upto.clear();
-        let (mut t, mut total, mut prev) = (inst.earliest[0], 0i64, 0usize);
-        self.start.push(t);
-        self.hook_upto.push(0);
-        for &v in &nodes[1..] {
-            let v = v as usize;
-            if v != 0 {
-                t = start_at(inst, prev, t, v);
-                total = total.saturating_add(hook.cost(v, t));
-                prev = v;
-            }
-            self.start.push(t);
-            self.hook_upto.push(total);
-        }
+        schedule(inst, hook, nodes, &mut self.start, &mut self.hook_upto);
     }
 
     /// Hook cost of `nodes` with `v` inserted after position `p`.
@@ -164,14 +156,6 @@ impl Schedule {
         }
         cost
     }
-}
-
-/// Service start at `v` after serving `prev` from `t`: the earliest schedule, clamped to the
-/// window's end as [`crate::state::hook_cost`] does.
-#[inline]
-fn start_at(inst: &Instance, prev: usize, t: i64, v: usize) -> i64 {
-    let arrive = t + inst.service[prev] + inst.travel(prev, v);
-    arrive.max(inst.earliest[v]).min(inst.latest[v])
 }
 
 /// Customers by closing time (then opening time): the order tight windows dictate, and an

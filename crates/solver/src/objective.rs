@@ -8,8 +8,9 @@
 /// and a late arrival is clamped to the window's end (that lateness is already penalised).
 ///
 /// The solver adds the sum over visited customers to the travel cost it minimises. With a
-/// hook, each move is evaluated by re-simulating the changed routes (O(route length))
-/// instead of O(1), which is fine for a courier's ≤ 200 stops but slower than no hook.
+/// hook, each move is evaluated by re-simulating the changed routes (O(route length); a move
+/// inside one route from its first changed position on) instead of O(1), which is fine for
+/// a courier's ≤ 200 stops but slower than no hook.
 pub trait ArrivalCost {
     fn cost(&self, node: usize, start: i64) -> i64;
 }

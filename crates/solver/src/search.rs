@@ -173,16 +173,16 @@ pub fn local_search(
         for r in 0..st.routes.len() {
             let mut i = 1;
             while i + 1 < st.routes[r].nodes.len() {
-                let mut best = Best::new();
+                let mut best = Best::within(budget);
                 intra::best_at(st, r, i, &mut best);
                 if let Some(mv) = best.mv {
                     mv.apply(st);
                     improved = true;
                 }
                 i += 1;
-                // One position can cost O(n²) hook re-simulations on a long route, so the
-                // clock is read after every position (a clock read is cheap next to that).
-                if budget.out_of_time() {
+                // With a hook, the sweep itself reads the clock every few priced moves; the
+                // clock is also read after every position.
+                if best.stopped || budget.out_of_time() {
                     return;
                 }
             }
@@ -191,7 +191,7 @@ pub fn local_search(
             customers.shuffle(rng);
             for &u in &customers {
                 let empty = st.routes.iter().position(|r| r.is_empty());
-                let mut best = Best::new();
+                let mut best = Best::within(budget);
                 inter::best_for(st, u, &neigh[u], empty, &mut best);
                 if let Some(mv) = best.mv {
                     mv.apply(st);

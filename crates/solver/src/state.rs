@@ -15,6 +15,11 @@ pub struct Route {
     pub suffix: Vec<Seg>,
     /// The hook's cost of this route (0 without a hook).
     pub extra: i64,
+    /// With a hook: service start at each position on the earliest schedule (the depot at
+    /// its earliest time), so a move is priced from its first changed position on.
+    pub start: Vec<i64>,
+    /// With a hook: hook cost of the customers at positions `1..=k`.
+    pub hook_upto: Vec<i64>,
 }
 
 impl Route {
@@ -34,12 +39,17 @@ impl Route {
             acc = Seg::single(inst, nodes[k] as usize).then(inst, &acc);
             suffix[k] = acc;
         }
-        let extra = hook.map_or(0, |h| hook_cost(inst, h, &nodes));
+        let (mut start, mut hook_upto) = (Vec::new(), Vec::new());
+        if let Some(h) = hook {
+            schedule(inst, h, &nodes, &mut start, &mut hook_upto);
+        }
         Self {
+            extra: hook_upto.last().copied().unwrap_or(0),
             nodes,
             prefix,
             suffix,
-            extra,
+            start,
+            hook_upto,
         }
     }
 
@@ -63,12 +73,44 @@ pub fn hook_cost(inst: &Instance, hook: &dyn ArrivalCost, nodes: &[u32]) -> i64 
         if v == 0 {
             break;
         }
-        let arrive = t + inst.service[prev] + inst.travel(prev, v);
-        t = arrive.max(inst.earliest[v]).min(inst.latest[v]);
+        t = start_at(inst, prev, t, v);
         total = total.saturating_add(hook.cost(v, t));
         prev = v;
     }
     total
+}
+
+/// Service start at `v` after serving `prev` from `t`: the earliest schedule, a late arrival
+/// clamped to the window's end (its lateness is penalised elsewhere).
+#[inline]
+pub fn start_at(inst: &Instance, prev: usize, t: i64, v: usize) -> i64 {
+    let arrive = t + inst.service[prev] + inst.travel(prev, v);
+    arrive.max(inst.earliest[v]).min(inst.latest[v])
+}
+
+/// Fills `start` and `hook_upto` (one entry per position of `nodes`) as [`hook_cost`] walks.
+pub fn schedule(
+    inst: &Instance,
+    hook: &dyn ArrivalCost,
+    nodes: &[u32],
+    start: &mut Vec<i64>,
+    hook_upto: &mut Vec<i64>,
+) {
+    start.clear();
+    hook_upto.clear();
+    let (mut t, mut total, mut prev) = (inst.earliest[0], 0i64, 0usize);
+    start.push(t);
+    hook_upto.push(0);
+    for &v in &nodes[1..] {
+        let v = v as usize;
+        if v != 0 {
+            t = start_at(inst, prev, t, v);
+            total = total.saturating_add(hook.cost(v, t));
+            prev = v;
+        }
+        start.push(t);
+        hook_upto.push(total);
+    }
 }
 
 pub struct State<'a> {

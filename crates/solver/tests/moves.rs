@@ -152,3 +152,97 @@ fn segments_agree_with_checker() {
         );
     }
 }
+
+/// Every intra-route move, priced from its first changed position, has the hook delta of
+/// its built route re-simulated from scratch (waits in the random windows exercise the
+/// early exit where the old schedule is met again).
+#[test]
+fn hook_pricing_of_intra_moves_equals_resimulating_the_built_route() {
+    use doorstep_solver::moves::Move;
+    use doorstep_solver::objective::FnArrivalCost;
+    use doorstep_solver::state::hook_cost;
+    let hook = FnArrivalCost(|node: usize, t: i64| (t * node as i64) % 97 - 40);
+    let pen = Penalty {
+        time_warp: 3,
+        load: 7,
+        capacity: None,
+    };
+    let mut checked = 0;
+    for seed in 0..12u64 {
+        let n = 4 + seed as usize * 2;
+        let inst = random_instance(seed, n, 1);
+        let st = State::new(&inst, &random_routes(seed, n, 1), pen, Some(&hook));
+        let m = st.routes[0].nodes.len();
+        let mut moves = Vec::new();
+        for i in 1..m - 1 {
+            for j in i + 1..m - 1 {
+                moves.push(Move::TwoOpt { route: 0, i, j });
+                moves.push(Move::Swap { a: 0, i, b: 0, j });
+            }
+            for len in 1..=3.min(m - 1 - i) {
+                for after in (0..m - 1).filter(|&p| p + 1 < i || p >= i + len) {
+                    moves.push(Move::Relocate {
+                        from: 0,
+                        i,
+                        len,
+                        to: 0,
+                        after,
+                    });
+                }
+            }
+        }
+        for mv in moves {
+            let built: i64 = mv
+                .build(&st)
+                .iter()
+                .map(|(r, nodes)| hook_cost(&inst, &hook, nodes) - st.routes[*r].extra)
+                .sum();
+            assert_eq!(mv.hook_delta(&st), built, "seed {seed}: {mv:?}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 1000, "only {checked} moves checked");
+}
+
+/// Out of time, a hook-priced sweep ends after a few priced moves instead of the thousands
+/// a position of a long route offers, and says so.
+#[test]
+fn an_expired_budget_stops_a_hook_sweep() {
+    use doorstep_solver::budget::{Budget, Clock};
+    use doorstep_solver::objective::FnArrivalCost;
+    use std::cell::Cell;
+    use std::time::Duration;
+    struct Expired;
+    impl Clock for Expired {
+        fn elapsed(&self) -> Duration {
+            Duration::from_secs(3600)
+        }
+    }
+    let calls = Cell::new(0u64);
+    let hook = FnArrivalCost(|node: usize, t: i64| {
+        calls.set(calls.get() + 1);
+        (t * node as i64) % 97 - 40
+    });
+    let pen = Penalty {
+        time_warp: 3,
+        load: 7,
+        capacity: None,
+    };
+    let n = 120;
+    let inst = random_instance(5, n, 1);
+    let st = State::new(&inst, &random_routes(5, n, 1), pen, Some(&hook));
+    let sweep = |best: &mut Best<'_>| {
+        calls.set(0);
+        intra::best_at(&st, 0, 1, best);
+        calls.get()
+    };
+    let mut free = Best::new();
+    let full = sweep(&mut free);
+    assert!(!free.stopped);
+    let clock = Expired;
+    let budget = Budget::time(Duration::from_millis(10), &clock);
+    let mut timed = Best::within(&budget);
+    let cut = sweep(&mut timed);
+    assert!(timed.stopped);
+    assert!(cut * 20 < full, "{cut} hook calls out of time vs {full}");
+}

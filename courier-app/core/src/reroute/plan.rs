@@ -56,12 +56,34 @@ impl PlanInput {
 
 /// Driving time between two points, seconds.
 pub fn travel_s(a: GeoPoint, b: GeoPoint) -> i64 {
-    let (la1, la2) = (a.lat.to_radians(), b.lat.to_radians());
-    let dlat = la2 - la1;
-    let dlon = (b.lon - a.lon).to_radians();
-    let h = (dlat / 2.0).sin().powi(2) + la1.cos() * la2.cos() * (dlon / 2.0).sin().powi(2);
-    let metres = 2.0 * 6_371_000.0 * h.sqrt().min(1.0).asin();
-    (metres * DETOUR / SPEED_M_S).round() as i64
+    Radians::of(a).travel_to(&Radians::of(b))
+}
+
+/// A point with the trigonometry that every pair it is in would repeat.
+struct Radians {
+    lat: f64,
+    cos_lat: f64,
+    lon: f64,
+}
+
+impl Radians {
+    fn of(p: GeoPoint) -> Self {
+        let lat = p.lat.to_radians();
+        Self {
+            lat,
+            cos_lat: lat.cos(),
+            lon: p.lon,
+        }
+    }
+
+    /// Haversine distance × detour / speed; symmetric in its two points.
+    fn travel_to(&self, b: &Self) -> i64 {
+        let dlat = b.lat - self.lat;
+        let dlon = (b.lon - self.lon).to_radians();
+        let h = (dlat / 2.0).sin().powi(2) + self.cos_lat * b.cos_lat * (dlon / 2.0).sin().powi(2);
+        let metres = 2.0 * 6_371_000.0 * h.sqrt().min(1.0).asin();
+        (metres * DETOUR / SPEED_M_S).round() as i64
+    }
 }
 
 /// The window the solver enforces: a window already missed is relaxed to the rest of the day
@@ -85,11 +107,16 @@ pub fn instance(input: &PlanInput) -> Result<Instance, InstanceError> {
             input.stops[i - 1].location
         }
     };
+    // Driving time is symmetric: each pair is computed once. Nothing drives back to node 0
+    // (an open path), so its column stays 0.
+    let points: Vec<Radians> = (0..n).map(|i| Radians::of(point(i))).collect();
     let mut travel = vec![0; n * n];
     for i in 0..n {
-        for j in 1..n {
-            if i != j {
-                travel[i * n + j] = travel_s(point(i), point(j));
+        for j in i + 1..n {
+            let t = points[i].travel_to(&points[j]);
+            travel[i * n + j] = t;
+            if i > 0 {
+                travel[j * n + i] = t;
             }
         }
     }
@@ -165,6 +192,34 @@ impl Grid {
     pub fn time(&self, slot: usize) -> i64 {
         self.t0 + slot as i64 * SLOT_S
     }
+
+    /// For each stop, the first slot its service can fall in or after: service never starts
+    /// before the stop's solver window opens, so earlier slots are never read (at least the
+    /// last two slots are kept for interpolation).
+    pub fn first_slots(&self, input: &PlanInput) -> Vec<usize> {
+        input
+            .stops
+            .iter()
+            .map(|s| {
+                let open = solver_window(input, s).0;
+                let k = ((open - self.t0).max(0) / SLOT_S) as usize;
+                k.min(self.slots.saturating_sub(2))
+            })
+            .collect()
+    }
+
+    /// Feature rows for slots `first[i]..` of each stop `i`, stop-major: what
+    /// [`SuccessGrid::from_first_slots`] spreads back onto the grid.
+    pub fn rows_from(&self, input: &PlanInput, first: &[usize]) -> Vec<f32> {
+        let mut out = Vec::new();
+        for ((i, s), &lo) in input.stops.iter().enumerate().zip(first) {
+            let ctx = input.context(i);
+            for k in lo..self.slots {
+                out.extend_from_slice(&features::row(&s.signals, &ctx, self.time(k)));
+            }
+        }
+        out
+    }
 }
 
 /// Success probabilities on a [`Grid`], interpolated linearly between slots.
@@ -175,6 +230,20 @@ pub struct SuccessGrid {
 }
 
 impl SuccessGrid {
+    /// The grid from probabilities of the rows [`Grid::rows_from`] gave: slots before a
+    /// stop's first slot (never read) repeat its first value.
+    pub fn from_first_slots(grid: Grid, first: &[usize], scored: &[f32]) -> Self {
+        let mut p = Vec::with_capacity(grid.stops * grid.slots);
+        let mut at = 0;
+        for &lo in first {
+            let row = &scored[at..at + grid.slots - lo];
+            p.extend(std::iter::repeat_n(row[0], lo));
+            p.extend_from_slice(row);
+            at += row.len();
+        }
+        Self { grid, p }
+    }
+
     pub fn at(&self, stop: usize, t: i64) -> f32 {
         let g = &self.grid;
         let x = ((t - g.t0).max(0) as f32 / SLOT_S as f32).min((g.slots - 1) as f32);
@@ -233,6 +302,42 @@ mod tests {
         assert!((g.at(0, SLOT_S / 2) - 0.5).abs() < 1e-6);
         assert_eq!(g.at(0, SLOT_S), 1.0);
         assert_eq!(g.at(0, 10 * SLOT_S), 0.5);
+    }
+
+    #[test]
+    fn the_instance_drives_the_pairwise_travel_times() {
+        let at = |k: usize| GeoPoint {
+            lat: 52.30 + 0.013 * (k * k % 7) as f64,
+            lon: 4.80 + 0.017 * (k * 3 % 5) as f64,
+        };
+        let input = PlanInput {
+            route_id: RouteId::from_parts(0, [1; 10]),
+            now_s: 8 * 3600,
+            day_end_s: 20 * 3600,
+            weekend: false,
+            start: at(0),
+            stops: (1..6)
+                .map(|k| PlanStop {
+                    stop_id: StopId::from_parts(0, [k as u8; 10]),
+                    location: at(k),
+                    window: (8 * 3600, 20 * 3600),
+                    service_s: 60,
+                    prior_attempts: 0,
+                    signals: StopSignals::unknown(),
+                })
+                .collect(),
+        };
+        let inst = instance(&input).expect("valid");
+        for i in 0..6 {
+            for j in 0..6 {
+                let want = if i == j || j == 0 {
+                    0
+                } else {
+                    travel_s(at(i), at(j))
+                };
+                assert_eq!(inst.travel(i, j), want, "{i} -> {j}");
+            }
+        }
     }
 
     #[test]

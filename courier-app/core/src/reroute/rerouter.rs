@@ -157,14 +157,17 @@ impl Rerouter {
         self.model.as_mut().map(|m| m.predict(rows))
     }
 
-    /// P(success) of every stop at every grid time, in one inference call.
+    /// P(success) of every stop at every grid time it can be served at, in one inference
+    /// call (slots before a stop's window opens are not scored; see [`Grid::first_slots`]).
     pub fn score(&mut self, input: &PlanInput) -> Option<Result<SuccessGrid, ModelError>> {
         let model = self.model.as_mut()?;
         let grid = Grid::for_input(input);
+        let first = grid.first_slots(input);
+        let rows = grid.rows_from(input, &first);
         Some(
             model
-                .predict(&grid.rows(input))
-                .map(|p| SuccessGrid { grid, p }),
+                .predict(&rows)
+                .map(|p| SuccessGrid::from_first_slots(grid, &first, &p)),
         )
     }
 

@@ -15,7 +15,7 @@ pub fn best_for(
     u: usize,
     neighbours: &[u32],
     empty: Option<usize>,
-    best: &mut Best,
+    best: &mut Best<'_>,
 ) {
     let inst = st.inst;
     let (ra, iu) = (st.pos[u].0 as usize, st.pos[u].1 as usize);
@@ -39,6 +39,9 @@ pub fn best_for(
     let u_seg = chains[0].0;
 
     for &v in neighbours {
+        if best.stopped {
+            return;
+        }
         let (rb, iv) = (st.pos[v as usize].0 as usize, st.pos[v as usize].1 as usize);
         if rb == ra {
             continue;

@@ -14,7 +14,7 @@ const MAX_CHAIN: usize = 3;
 const SWAP_REACH: usize = 24;
 
 /// Best improving intra-route move anchored at position `i` of route `r`.
-pub fn best_at(st: &State<'_>, r: usize, i: usize, best: &mut Best) {
+pub fn best_at(st: &State<'_>, r: usize, i: usize, best: &mut Best<'_>) {
     let route = &st.routes[r];
     let m = route.nodes.len();
     if i == 0 || i >= m - 1 {
@@ -30,7 +30,7 @@ fn single(st: &State<'_>, v: u32) -> Seg {
     Seg::single(st.inst, v as usize)
 }
 
-fn or_opt(st: &State<'_>, r: usize, i: usize, best: &mut Best) {
+fn or_opt(st: &State<'_>, r: usize, i: usize, best: &mut Best<'_>) {
     let inst = st.inst;
     let route = &st.routes[r];
     let (nodes, pre, suf) = (&route.nodes, &route.prefix, &route.suffix);
@@ -47,6 +47,9 @@ fn or_opt(st: &State<'_>, r: usize, i: usize, best: &mut Best) {
         // Forwards: pre[i-1] + nodes[i+len..=p] + chain + suf[p+1].
         let mut head = pre[i - 1];
         for p in i + len..m - 1 {
+            if best.stopped {
+                return;
+            }
             head = head.then(inst, &single(st, nodes[p]));
             let with_chain = head.then(inst, &chain);
             if st.pen.lower_bound(&with_chain) >= best.threshold(st, old) {
@@ -67,6 +70,9 @@ fn or_opt(st: &State<'_>, r: usize, i: usize, best: &mut Best) {
         // Backwards: pre[p] + chain + nodes[p+1..=i-1] + suf[i+len].
         let mut tail = suf[i + len];
         for p in (0..i.saturating_sub(1)).rev() {
+            if best.stopped {
+                return;
+            }
             tail = single(st, nodes[p + 1]).then(inst, &tail);
             let chain_tail = chain.then(inst, &tail);
             if st.pen.lower_bound(&chain_tail) >= best.threshold(st, old) {
@@ -87,7 +93,7 @@ fn or_opt(st: &State<'_>, r: usize, i: usize, best: &mut Best) {
     }
 }
 
-fn two_opt(st: &State<'_>, r: usize, i: usize, best: &mut Best) {
+fn two_opt(st: &State<'_>, r: usize, i: usize, best: &mut Best<'_>) {
     let inst = st.inst;
     let route = &st.routes[r];
     let (nodes, pre, suf) = (&route.nodes, &route.prefix, &route.suffix);
@@ -96,6 +102,9 @@ fn two_opt(st: &State<'_>, r: usize, i: usize, best: &mut Best) {
     // head = pre[i-1] + reverse(nodes[i..=j]), grown by prepending nodes[j] to the reversal.
     let mut rev = single(st, nodes[i]);
     for j in i + 1..m - 1 {
+        if best.stopped {
+            return;
+        }
         rev = single(st, nodes[j]).then(inst, &rev);
         let head = pre[i - 1].then(inst, &rev);
         if st.pen.lower_bound(&head) >= best.threshold(st, old) {
@@ -108,7 +117,7 @@ fn two_opt(st: &State<'_>, r: usize, i: usize, best: &mut Best) {
     }
 }
 
-fn swap(st: &State<'_>, r: usize, i: usize, best: &mut Best) {
+fn swap(st: &State<'_>, r: usize, i: usize, best: &mut Best<'_>) {
     let inst = st.inst;
     let route = &st.routes[r];
     let (nodes, pre, suf) = (&route.nodes, &route.prefix, &route.suffix);
@@ -118,6 +127,9 @@ fn swap(st: &State<'_>, r: usize, i: usize, best: &mut Best) {
     // pre[i-1] + nodes[j] + nodes[i+1..j] + nodes[i] + suf[j+1]
     let mut middle: Option<Seg> = None;
     for j in i + 1..(m - 1).min(i + 1 + SWAP_REACH) {
+        if best.stopped {
+            return;
+        }
         let head = pre[i - 1].then(inst, &single(st, nodes[j]));
         let mid_tail = match &middle {
             Some(mid) => mid.then(inst, &at_i),

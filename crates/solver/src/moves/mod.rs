@@ -5,8 +5,14 @@
 
 pub mod inter;
 pub mod intra;
+pub mod price;
 
+use crate::budget::Budget;
 use crate::state::State;
+
+/// With a hook, the clock is read every this many priced moves: one pricing re-simulates at
+/// most a route (~1 µs at 200 stops), so a sweep overruns its budget by well under 0.5 ms.
+const CLOCK_EVERY: u32 = 16;
 
 /// Indices are positions in a route's node list (`0` and `len-1` are the depot).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,10 +115,14 @@ impl Move {
         }
     }
 
-    /// Hook part of the move's delta (0 without a hook): re-simulates the changed routes.
+    /// Hook part of the move's delta (0 without a hook): re-simulates the changed part of a
+    /// route for moves inside one route, the changed routes for the others.
     pub fn hook_delta(&self, st: &State<'_>) -> i64 {
         if st.hook.is_none() {
             return 0;
+        }
+        if let Some(d) = price::intra_delta(st, self) {
+            return d;
         }
         self.build(st)
             .iter()
@@ -121,16 +131,36 @@ impl Move {
     }
 }
 
-/// The best move found so far in a sweep: improving only (`delta < 0`).
+/// The best move found so far in a sweep: improving only (`delta < 0`). With a time budget,
+/// hook pricing reads the clock every [`CLOCK_EVERY`] moves and, once out of time, sets
+/// [`Best::stopped`]; the sweeps then end and the best move found so far stands.
 #[derive(Debug, Clone, Copy)]
-pub struct Best {
+pub struct Best<'b> {
     pub delta: i64,
     pub mv: Option<Move>,
+    pub stopped: bool,
+    budget: Option<Budget<'b>>,
+    priced: u32,
 }
 
-impl Best {
+impl<'b> Best<'b> {
+    /// No clock: the sweep always runs to its end.
     pub fn new() -> Self {
-        Self { delta: 0, mv: None }
+        Self {
+            delta: 0,
+            mv: None,
+            stopped: false,
+            budget: None,
+            priced: 0,
+        }
+    }
+
+    /// A sweep that stops within a few priced moves of the end of `budget`.
+    pub fn within(budget: &Budget<'b>) -> Self {
+        Self {
+            budget: Some(*budget),
+            ..Self::new()
+        }
     }
 
     /// Offers a move whose travel+penalty delta is `delta`; adds the hook part only for
@@ -138,10 +168,19 @@ impl Best {
     #[inline]
     pub fn offer(&mut self, st: &State<'_>, delta: i64, mv: Move) {
         if st.hook.is_some() {
+            if self.stopped {
+                return;
+            }
             let total = delta + mv.hook_delta(st);
             if total < self.delta {
                 self.delta = total;
                 self.mv = Some(mv);
+            }
+            self.priced += 1;
+            if self.priced.is_multiple_of(CLOCK_EVERY)
+                && self.budget.is_some_and(|b| b.out_of_time())
+            {
+                self.stopped = true;
             }
         } else if delta < self.delta {
             self.delta = delta;
@@ -161,7 +200,7 @@ impl Best {
     }
 }
 
-impl Default for Best {
+impl Default for Best<'_> {
     fn default() -> Self {
         Self::new()
     }
