@@ -157,10 +157,7 @@ pub fn decide_device_event(
     }
     // The signature verified (or there is none): a signed statement extends the device's chain
     // even when it is rejected below, so one break is reported once and the chain goes on.
-    let evidence_head = match &env.payload {
-        EventPayload::ProofCaptured(p) => p.signature.as_ref().map(|s| s.statement_digest.clone()),
-        _ => None,
-    };
+    let evidence_head = env.payload.evidence_link().map(str::to_owned);
     let mut d = match crate::evidence::chain_check(env, ctx.evidence_head.as_deref()) {
         Some(detail) => Decision::rejected(ProblemCode::EvidenceChainBroken, detail, stop_id),
         None => decide_fact(env, courier, known, stop, ctx),
@@ -817,12 +814,9 @@ mod tests {
             "{detail}"
         );
         assert!(d.new_state.is_none() && !d.record_intent);
-        let EventPayload::ProofCaptured(p) = &skipped.payload else {
-            unreachable!()
-        };
         assert_eq!(
             d.evidence_head.as_deref(),
-            p.signature.as_ref().map(|s| s.statement_digest.as_str()),
+            skipped.payload.evidence_link(),
             "a validly signed statement moves the head even when its link is broken"
         );
         // A device's first proof links to nothing.

@@ -54,14 +54,7 @@ fn proof_env(device: DeviceId, seq: u64, stop: StopId, prev: &str, tamper: bool)
 }
 
 fn link(env: &EventEnvelope) -> String {
-    match &env.payload {
-        EventPayload::ProofCaptured(p) => p
-            .signature
-            .as_ref()
-            .map(|s| s.statement_digest.clone())
-            .unwrap_or_default(),
-        _ => String::new(),
-    }
+    env.payload.evidence_link().unwrap_or_default().to_owned()
 }
 
 #[tokio::test]

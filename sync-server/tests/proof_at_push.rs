@@ -33,14 +33,7 @@ fn proof(d: &mut Device, stop: StopId, prev: &str) -> EventEnvelope {
 }
 
 fn link(env: &EventEnvelope) -> String {
-    match &env.payload {
-        EventPayload::ProofCaptured(p) => p
-            .signature
-            .as_ref()
-            .map(|s| s.statement_digest.clone())
-            .unwrap_or_default(),
-        _ => String::new(),
-    }
+    env.payload.evidence_link().unwrap_or_default().to_owned()
 }
 
 #[tokio::test]

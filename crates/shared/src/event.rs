@@ -380,6 +380,14 @@ impl EventPayload {
         )
     }
 
+    /// The statement digest of a signed proof: the link the device's next proof must carry.
+    pub fn evidence_link(&self) -> Option<&str> {
+        match self {
+            Self::ProofCaptured(p) => p.signature.as_ref().map(|s| s.statement_digest.as_str()),
+            _ => None,
+        }
+    }
+
     /// The stop this event is about, the correlation id for tracing.
     pub fn stop_id(&self) -> Option<StopId> {
         match self {

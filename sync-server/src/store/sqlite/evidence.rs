@@ -49,11 +49,9 @@ impl EvidenceLog for SqliteStore {
                 })
                 .optional()?;
             let previous_statement = match previous.as_deref().map(json::<EventPayload>) {
-                Some(Ok(EventPayload::ProofCaptured(p))) => {
-                    p.signature.map(|s| s.statement_digest).unwrap_or_default()
-                }
+                Some(Ok(p)) => p.evidence_link().unwrap_or_default().to_owned(),
                 Some(Err(e)) => return Err(e.into()),
-                _ => String::new(),
+                None => String::new(),
             };
             out.push(LoggedProof {
                 event_id,
