@@ -7,7 +7,7 @@
 use crate::clock::Clock;
 use crate::outbox::{
     AppendOutcome, Check, Checkpointer, Draft, Identity, Outbox, OutboxError, Refusal, RouteView,
-    StopDetail,
+    StopDetail, stop_of_parcel_in,
 };
 use crate::sync::SyncStatus;
 use doorstep_shared::event::{
@@ -18,9 +18,11 @@ use doorstep_shared::stop::Transition;
 use doorstep_shared::{EventEnvelope, EventPayload, ParcelBarcode, RouteId, StopId};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rusqlite::Connection;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Notify, watch};
+use tracing::field::Empty;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
@@ -122,17 +124,37 @@ impl Device {
     // ------------------------------------------------------------------ commands
 
     fn record(&self, payload: EventPayload, check: Check) -> Result<AppendOutcome, DeviceError> {
-        let stop = payload.stop_id().map(|s| s.to_string()).unwrap_or_default();
-        let _span =
-            tracing::info_span!("command", kind = payload.kind(), stop_id = %stop).entered();
-        let draft = Draft {
-            payload,
-            check,
-            now_ms: self.now_ms(),
-            random: self.random(),
-            blob_digests: Vec::new(),
-        };
-        let outcome = self.with_outbox(|o| o.append(draft))?;
+        self.record_with(check, move |_| Ok(Ok(payload)))
+    }
+
+    /// Records the event whose payload `resolve` derives from the outbox, inside the write
+    /// transaction that stores it (see [`Outbox::append_with`]).
+    fn record_with(
+        &self,
+        check: Check,
+        resolve: impl FnOnce(&Connection) -> Result<Result<EventPayload, Refusal>, OutboxError>,
+    ) -> Result<AppendOutcome, DeviceError> {
+        let span = tracing::info_span!("command", kind = Empty, stop_id = Empty);
+        let _entered = span.enter();
+        let now_ms = self.now_ms();
+        let random = self.random();
+        let outcome = self.with_outbox(|o| {
+            o.append_with(|conn| {
+                Ok(resolve(conn)?.map(|payload| {
+                    span.record("kind", payload.kind());
+                    if let Some(stop) = payload.stop_id() {
+                        span.record("stop_id", tracing::field::display(stop));
+                    }
+                    Draft {
+                        payload,
+                        check,
+                        now_ms,
+                        random,
+                        blob_digests: Vec::new(),
+                    }
+                }))
+            })
+        })?;
         match &outcome {
             AppendOutcome::Recorded(e) => {
                 tracing::info!(seq = e.device_seq, "event recorded");
@@ -166,17 +188,19 @@ impl Device {
         parcel: &ParcelBarcode,
         phase: ScanPhase,
     ) -> Result<AppendOutcome, DeviceError> {
-        let Some(stop_id) = self.with_outbox(|o| o.stop_of_parcel(parcel))? else {
-            return Ok(AppendOutcome::Refused(Refusal::UnknownParcel {
-                parcel: parcel.to_string(),
-            }));
-        };
-        let payload = EventPayload::ParcelScanned(ParcelScanned {
-            stop_id,
-            parcel: parcel.clone(),
-            phase,
-        });
-        self.record(payload, Check::Transition(Transition::Scan { phase }))
+        // The parcel is resolved to its stop in the same transaction that records the scan.
+        self.record_with(Check::Transition(Transition::Scan { phase }), |conn| {
+            Ok(match stop_of_parcel_in(conn, parcel)? {
+                Some(stop_id) => Ok(EventPayload::ParcelScanned(ParcelScanned {
+                    stop_id,
+                    parcel: parcel.clone(),
+                    phase,
+                })),
+                None => Err(Refusal::UnknownParcel {
+                    parcel: parcel.to_string(),
+                }),
+            })
+        })
     }
 
     /// Arrival at a stop, for the stop's next attempt. A double tap is the same intent.

@@ -10,7 +10,7 @@ use courier_core::{
     AppendOutcome, Device, ManualClock, OutboxError, Refusal, RoundOutcome, SyncConfig, SyncEngine,
 };
 use doorstep_shared::event::{AttemptOutcome, DeliveryMethod, ScanPhase};
-use doorstep_shared::{FailureReason, StopStatus};
+use doorstep_shared::{EventEnvelope, FailureReason, StopStatus};
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 
@@ -316,8 +316,12 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 PRAGMA user_version = 1;
 ";
 
-#[tokio::test]
-async fn an_outbox_from_the_previous_schema_opens_and_syncs() {
+/// Captures five events with the current code, has `write_old` store them (the first two
+/// marked synced) in a file of an older schema, then opens that file with the current code and
+/// syncs it: every event arrives exactly once and the projection is rebuilt.
+async fn an_old_outbox_opens_and_syncs(
+    write_old: impl FnOnce(&mut rusqlite::Connection, &courier_core::Identity, &[EventEnvelope]),
+) {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
     let server = Arc::new(FakeServer::new(clock.clone()));
@@ -325,7 +329,6 @@ async fn an_outbox_from_the_previous_schema_opens_and_syncs() {
     let scratch = tempfile::tempdir().unwrap();
     let donor = enrolled(&scratch, &server, clock.clone(), 2).await;
     let identity = donor.identity().unwrap().unwrap();
-    // Capture five events with the current code, then write them into a v1 file.
     let n1 = donor.new_note_id();
     let n2 = donor.new_note_id();
     let mut events = Vec::new();
@@ -341,28 +344,8 @@ async fn an_outbox_from_the_previous_schema_opens_and_syncs() {
     drop(donor);
     let path = dir.path().join("outbox.db");
     {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(V1_SCHEMA).unwrap();
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('identity', ?1)",
-            [serde_json::to_string(&identity).unwrap()],
-        )
-        .unwrap();
-        for (i, e) in events.iter().enumerate() {
-            conn.execute(
-                "INSERT INTO events (device_seq, event_id, intent_key, envelope, synced)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                rusqlite::params![
-                    e.device_seq,
-                    e.event_id.to_string(),
-                    e.intent_key,
-                    serde_json::to_string(e).unwrap(),
-                    // The first two were synced by the old app, to a server since restored.
-                    i < 2
-                ],
-            )
-            .unwrap();
-        }
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        write_old(&mut conn, &identity, &events);
     }
     let device = Device::open(&path, clock.clone(), 3).unwrap();
     assert_eq!(
@@ -390,7 +373,83 @@ async fn an_outbox_from_the_previous_schema_opens_and_syncs() {
     // The projection was rebuilt from the carried-over events once the route arrived.
     let route = device.route(None).unwrap().unwrap();
     assert_eq!(route.stops[0].status, StopStatus::Arrived);
+    // New captures continue the sequence and the clock after the carried-over events.
+    let next = recorded(
+        device
+            .scan_parcel(&parcel(1, 0), ScanPhase::Loaded)
+            .unwrap(),
+    );
+    assert_eq!(next.device_seq, events.len() as u64 + 1);
+    assert!(next.hlc > events.last().unwrap().hlc);
     assert!(device.integrity_ok().unwrap());
+}
+
+#[tokio::test]
+async fn an_outbox_from_the_first_schema_opens_and_syncs() {
+    an_old_outbox_opens_and_syncs(|conn, identity, events| {
+        conn.execute_batch(V1_SCHEMA).unwrap();
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('identity', ?1)",
+            [serde_json::to_string(identity).unwrap()],
+        )
+        .unwrap();
+        for (i, e) in events.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO events (device_seq, event_id, intent_key, envelope, synced)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![
+                    e.device_seq,
+                    e.event_id.to_string(),
+                    e.intent_key,
+                    serde_json::to_string(e).unwrap(),
+                    // The first two were synced by the old app, to a server since restored.
+                    i < 2
+                ],
+            )
+            .unwrap();
+        }
+    })
+    .await;
+}
+
+/// The previous release wrote version 3: events with kind, stop and time columns, server
+/// outcomes in their own table, and the event id under a unique index.
+#[tokio::test]
+async fn an_outbox_from_the_previous_schema_opens_and_syncs() {
+    an_old_outbox_opens_and_syncs(|conn, identity, events| {
+        courier_core::outbox::schema::migrate_to(conn, 3).unwrap();
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('identity', ?1)",
+            [serde_json::to_string(identity).unwrap()],
+        )
+        .unwrap();
+        for (i, e) in events.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO events (device_seq, event_id, intent_key, kind, stop_id,
+                                     created_at_ms, envelope)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                rusqlite::params![
+                    e.device_seq,
+                    e.event_id.to_string(),
+                    e.intent_key,
+                    e.payload.kind(),
+                    e.payload.stop_id().map(|s| s.to_string()),
+                    e.device_time_ms,
+                    serde_json::to_string(e).unwrap(),
+                ],
+            )
+            .unwrap();
+            if i < 2 {
+                conn.execute(
+                    "INSERT INTO outcomes (device_seq, status, settled_at_ms)
+                     VALUES (?1, 'applied', ?2)",
+                    rusqlite::params![e.device_seq, e.device_time_ms],
+                )
+                .unwrap();
+            }
+        }
+    })
+    .await;
 }
 
 #[test]

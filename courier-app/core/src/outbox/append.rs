@@ -4,7 +4,7 @@
 use super::{Outbox, OutboxError, from_json, projection, to_json};
 use doorstep_shared::event::{EventPayload, InvalidEvent};
 use doorstep_shared::intent::{fingerprint, intent_key};
-use doorstep_shared::stop::{IllegalTransition, Transition};
+use doorstep_shared::stop::{IllegalTransition, StopState, Transition};
 use doorstep_shared::{BlobDigest, EventEnvelope, EventId, HybridClock, SCHEMA_VERSION, StopId};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
@@ -81,16 +81,33 @@ pub enum AppendOutcome {
 impl Outbox {
     /// Records one event. See the module invariants.
     pub fn append(&mut self, draft: Draft) -> Result<AppendOutcome, OutboxError> {
-        if let Err(e) = draft.payload.validate() {
-            return Ok(AppendOutcome::Refused(e.into()));
-        }
-        let Some(identity) = self.identity()? else {
-            return Ok(AppendOutcome::Refused(Refusal::NotEnrolled));
-        };
-        let key = intent_key(&draft.payload, &identity.device_id);
+        self.append_with(|_| Ok(Ok(draft)))
+    }
+
+    /// Records the event `resolve` drafts from the outbox's current state (say, the stop a
+    /// scanned parcel belongs to). `resolve` runs inside the write transaction, so the draft
+    /// is checked and stored against the very state it was derived from, and the command
+    /// reads the file once instead of in two transactions.
+    pub fn append_with(
+        &mut self,
+        resolve: impl FnOnce(&rusqlite::Connection) -> Result<Result<Draft, Refusal>, OutboxError>,
+    ) -> Result<AppendOutcome, OutboxError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Nothing below writes before the checks pass; a refusal drops (rolls back) the
+        // transaction, which costs no fsync.
+        let Some(identity) = super::identity_in(&tx)? else {
+            return Ok(AppendOutcome::Refused(Refusal::NotEnrolled));
+        };
+        let draft = match resolve(&tx)? {
+            Ok(draft) => draft,
+            Err(refusal) => return Ok(AppendOutcome::Refused(refusal)),
+        };
+        if let Err(e) = draft.payload.validate() {
+            return Ok(AppendOutcome::Refused(e.into()));
+        }
+        let key = intent_key(&draft.payload, &identity.device_id);
         let existing: Option<(u64, String)> = tx
             .prepare_cached("SELECT device_seq, envelope FROM events WHERE intent_key = ?1")?
             .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -111,10 +128,9 @@ impl Outbox {
             Checked::Refused(refusal) => return Ok(AppendOutcome::Refused(refusal)),
             Checked::Passed(stop) => stop,
         };
-        let seq: u64 = tx
-            .prepare_cached("SELECT COALESCE(MAX(device_seq), 0) + 1 FROM events")?
-            .query_row([], |r| r.get(0))?;
-        let last = super::last_stamp(&tx)?;
+        let last_event = super::last_event(&tx)?;
+        let seq = last_event.map_or(1, |(seq, _)| seq + 1);
+        let last = super::newest_stamp(&tx, last_event.map(|(_, stamp)| stamp))?;
         let mut clock = HybridClock::resume(last, MAX_CLOCK_DRIFT_MS);
         let hlc = clock.tick(draft.now_ms);
         let payload = super::evidence::seal(&tx, &identity.device_id, hlc, draft.payload)?;
@@ -130,21 +146,24 @@ impl Outbox {
             payload,
         };
         tx.prepare_cached(
-            "INSERT INTO events (device_seq, event_id, intent_key, kind, stop_id, created_at_ms, envelope)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO events (device_seq, event_id, intent_key, kind, stop_id, created_at_ms,
+                                 hlc_wall_ms, hlc_logical, envelope)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?
         .execute(params![
-                seq,
-                env.event_id.to_string(),
-                env.intent_key,
-                env.payload.kind(),
-                env.payload.stop_id().map(|s| s.to_string()),
-                draft.now_ms,
-                to_json(&env)?,
+            seq,
+            env.event_id.to_string(),
+            env.intent_key,
+            env.payload.kind(),
+            env.payload.stop_id().map(|s| s.to_string()),
+            draft.now_ms,
+            hlc.wall_ms,
+            hlc.logical,
+            to_json(&env)?,
         ])?;
         // The stamp is kept in the event row itself (see `last_stamp`), not in `meta`.
         match stop {
-            Some(stop) => projection::fold_into(&tx, *stop, &env)?,
+            Some(state) => projection::fold_into(&tx, *state, &env)?,
             None => projection::apply_own(&tx, &env)?,
         }
         tx.commit()?;
@@ -156,7 +175,7 @@ impl Outbox {
 /// (loaded once, folded into after the insert).
 enum Checked {
     Refused(Refusal),
-    Passed(Option<Box<projection::StoredStop>>),
+    Passed(Option<Box<StopState>>),
 }
 
 fn check(conn: &rusqlite::Connection, draft: &Draft) -> Result<Checked, OutboxError> {
@@ -172,11 +191,11 @@ fn check(conn: &rusqlite::Connection, draft: &Draft) -> Result<Checked, OutboxEr
     let Some(stop_id) = draft.payload.stop_id() else {
         return Ok(Checked::Passed(None));
     };
-    let Some(stop) = projection::load_stop(conn, stop_id)? else {
+    let Some(state) = projection::load_state(conn, stop_id)? else {
         return Ok(Checked::Refused(Refusal::UnknownStop { stop_id }));
     };
     if let Some(requested) = attempt {
-        let next = stop.state.next_attempt();
+        let next = state.next_attempt();
         if requested != next {
             return Ok(Checked::Refused(Refusal::AttemptOutOfOrder {
                 requested,
@@ -185,9 +204,9 @@ fn check(conn: &rusqlite::Connection, draft: &Draft) -> Result<Checked, OutboxEr
         }
     }
     if let Some(t) = transition
-        && let Err(e) = stop.state.status().check(t)
+        && let Err(e) = state.status().check(t)
     {
         return Ok(Checked::Refused(Refusal::Illegal(e)));
     }
-    Ok(Checked::Passed(Some(Box::new(stop))))
+    Ok(Checked::Passed(Some(Box::new(state))))
 }

@@ -25,6 +25,7 @@ pub use append::{AppendOutcome, Check, Draft, Refusal};
 pub use blob_queue::{BlobKind, QueuedBlob};
 pub use checkpoint::Checkpointer;
 pub use queue::{PendingEvent, QueueStats, SettledProblem};
+pub(crate) use views::stop_of_parcel_in;
 pub use views::{LocalEvent, RouteView, StopDetail, StopSummary};
 
 use doorstep_shared::{CourierId, DeviceId, HlcStamp};
@@ -162,6 +163,10 @@ impl Outbox {
                 found,
                 supported,
             },
+            e @ schema::MigrateError::BrokenKeys { .. } => OutboxError::Corrupt {
+                path: path.clone(),
+                detail: e.to_string(),
+            },
             schema::MigrateError::Sql(e) => corrupt(e),
         })?;
         Ok(Self { conn, path })
@@ -184,9 +189,7 @@ impl Outbox {
     }
 
     pub fn identity(&self) -> Result<Option<Identity>, OutboxError> {
-        self.meta("identity")?
-            .map(|s| from_json(&s, "identity"))
-            .transpose()
+        identity_in(&self.conn)
     }
 
     pub fn set_identity(&self, identity: &Identity) -> Result<(), OutboxError> {
@@ -207,6 +210,13 @@ impl Outbox {
     }
 }
 
+/// The enrolled identity, read on `conn` (inside a caller's transaction, if it has one).
+pub(crate) fn identity_in(conn: &Connection) -> Result<Option<Identity>, OutboxError> {
+    meta_get(conn, "identity")?
+        .map(|s| from_json(&s, "identity"))
+        .transpose()
+}
+
 pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>, OutboxError> {
     Ok(conn
         .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
@@ -223,25 +233,41 @@ pub(crate) fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<(), 
     Ok(())
 }
 
-/// The last HLC stamp this device issued or observed: the newer of its last event's stamp and
-/// the one pulls keep in `meta` (they observe office stamps). Appends do not write `meta` — the
-/// event row already carries its stamp — so a durable capture touches one page fewer.
-pub(crate) fn last_stamp(conn: &Connection) -> Result<HlcStamp, OutboxError> {
+/// The last event row: its `device_seq` and HLC stamp (`None` before the first event).
+pub(crate) fn last_event(conn: &Connection) -> Result<Option<(u64, HlcStamp)>, OutboxError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT device_seq, hlc_wall_ms, hlc_logical FROM events
+             ORDER BY device_seq DESC LIMIT 1",
+        )?
+        .query_row([], |r| {
+            Ok((
+                r.get(0)?,
+                HlcStamp {
+                    wall_ms: r.get(1)?,
+                    logical: r.get(2)?,
+                },
+            ))
+        })
+        .optional()?)
+}
+
+/// The newer of `own` (the last event's stamp) and the stamp pulls keep in `meta` (they
+/// observe office stamps). Appends do not write `meta` — the event row already carries its
+/// stamp — so a durable capture touches one page fewer.
+pub(crate) fn newest_stamp(
+    conn: &Connection,
+    own: Option<HlcStamp>,
+) -> Result<HlcStamp, OutboxError> {
     let kept: HlcStamp = meta_get(conn, "hlc")?
         .map(|s| from_json(&s, "hlc"))
         .transpose()?
         .unwrap_or_default();
-    let own = conn
-        .prepare_cached(
-            "SELECT envelope ->> '$.hlc.wall_ms', envelope ->> '$.hlc.logical'
-             FROM events ORDER BY device_seq DESC LIMIT 1",
-        )?
-        .query_row([], |r| {
-            Ok(HlcStamp {
-                wall_ms: r.get(0)?,
-                logical: r.get(1)?,
-            })
-        })
-        .optional()?;
     Ok(own.map_or(kept, |own| own.max(kept)))
+}
+
+/// The last HLC stamp this device issued or observed.
+pub(crate) fn last_stamp(conn: &Connection) -> Result<HlcStamp, OutboxError> {
+    let own = last_event(conn)?.map(|(_, stamp)| stamp);
+    newest_stamp(conn, own)
 }

@@ -45,13 +45,30 @@ pub(crate) fn load_stop(
             route_id: parse(&route, "route_id")?,
             sequence,
             plan: super::from_json(&plan, "stop plan")?,
-            state: StopState::from_bytes(&state).map_err(|e| OutboxError::Decode {
-                what: "stop state",
-                detail: e.to_string(),
-            })?,
+            state: decode_state(&state)?,
         })
     })
     .transpose()
+}
+
+/// Only the folded state of one stop: what checking and folding an event needs (the capture
+/// hot path skips parsing the plan).
+pub(crate) fn load_state(
+    conn: &Connection,
+    stop: StopId,
+) -> Result<Option<StopState>, OutboxError> {
+    conn.prepare_cached("SELECT state FROM stops WHERE stop_id = ?1")?
+        .query_row([stop.to_string()], |r| r.get::<_, Vec<u8>>(0))
+        .optional()?
+        .map(|bytes| decode_state(&bytes))
+        .transpose()
+}
+
+fn decode_state(bytes: &[u8]) -> Result<StopState, OutboxError> {
+    StopState::from_bytes(bytes).map_err(|e| OutboxError::Decode {
+        what: "stop state",
+        detail: e.to_string(),
+    })
 }
 
 pub(crate) fn save_state(conn: &Connection, state: &StopState) -> Result<(), OutboxError> {
@@ -69,8 +86,8 @@ pub(crate) fn apply_own(conn: &Connection, env: &EventEnvelope) -> Result<(), Ou
     let Some(stop) = env.payload.stop_id() else {
         return Ok(());
     };
-    match load_stop(conn, stop)? {
-        Some(s) => fold_into(conn, s, env),
+    match load_state(conn, stop)? {
+        Some(state) => fold_into(conn, state, env),
         None => Ok(()),
     }
 }
@@ -78,11 +95,11 @@ pub(crate) fn apply_own(conn: &Connection, env: &EventEnvelope) -> Result<(), Ou
 /// Folds one of this device's events into `stop`, already loaded in this transaction.
 pub(crate) fn fold_into(
     conn: &Connection,
-    mut stop: StoredStop,
+    mut state: StopState,
     env: &EventEnvelope,
 ) -> Result<(), OutboxError> {
-    stop.state.apply(env.event_id, env.hlc, &env.payload);
-    save_state(conn, &stop.state)
+    state.apply(env.event_id, env.hlc, &env.payload);
+    save_state(conn, &state)
 }
 
 /// Recomputes one stop from every office change and every own event the server did not refuse.
@@ -130,10 +147,10 @@ pub(crate) fn apply_change(conn: &Connection, change: &Change) -> Result<(), Out
         }
         other => {
             if let Some(stop) = other.stop_id()
-                && let Some(mut s) = load_stop(conn, stop)?
+                && let Some(mut state) = load_state(conn, stop)?
             {
-                s.state.apply(change.event_id, change.hlc, other);
-                save_state(conn, &s.state)?;
+                state.apply(change.event_id, change.hlc, other);
+                save_state(conn, &state)?;
             }
             Ok(())
         }

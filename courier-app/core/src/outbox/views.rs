@@ -168,15 +168,7 @@ impl Outbox {
 
     /// The stop that carries `parcel` on the latest route that lists it.
     pub fn stop_of_parcel(&self, parcel: &ParcelBarcode) -> Result<Option<StopId>, OutboxError> {
-        let mut q = self.conn.prepare_cached(
-            "SELECT s.stop_id FROM stop_parcels p JOIN stops s USING (stop_id) JOIN routes r USING (route_id)
-             WHERE p.parcel = ?1 ORDER BY r.day DESC, r.version DESC LIMIT 1",
-        )?;
-        let mut rows = q.query_map([parcel.as_str()], |r| r.get::<_, String>(0))?;
-        match rows.next() {
-            Some(id) => Ok(Some(from_json(&format!("\"{}\"", id?), "stop id")?)),
-            None => Ok(None),
-        }
+        stop_of_parcel_in(&self.conn, parcel)
     }
 
     /// The attempt number the next arrival or outcome at `stop` carries; `None` if unknown.
@@ -199,5 +191,21 @@ impl Outbox {
         }
         let last = last.map(|j| from_json(&j, "event envelope")).transpose()?;
         Ok((count, last))
+    }
+}
+
+/// [`Outbox::stop_of_parcel`] on `conn` (inside a caller's transaction, if it has one).
+pub(crate) fn stop_of_parcel_in(
+    conn: &rusqlite::Connection,
+    parcel: &ParcelBarcode,
+) -> Result<Option<StopId>, OutboxError> {
+    let mut q = conn.prepare_cached(
+        "SELECT s.stop_id FROM stop_parcels p JOIN stops s USING (stop_id) JOIN routes r USING (route_id)
+         WHERE p.parcel = ?1 ORDER BY r.day DESC, r.version DESC LIMIT 1",
+    )?;
+    let mut rows = q.query_map([parcel.as_str()], |r| r.get::<_, String>(0))?;
+    match rows.next() {
+        Some(id) => Ok(Some(from_json(&format!("\"{}\"", id?), "stop id")?)),
+        None => Ok(None),
     }
 }
