@@ -485,3 +485,47 @@ async fn stored_events_are_append_only() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_parcel_on_two_routes_is_scanned_at_the_stop_of_the_latest() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let server = Arc::new(FakeServer::new(clock.clone()));
+    let device = enrolled(&dir, &server, clock.clone(), 2).await;
+    // The parcel of stop 0 was not delivered and is rescheduled to tomorrow's route, where it
+    // belongs to another stop (a new stop id at the same customer).
+    let mut tomorrow = route(1);
+    tomorrow.route_id = doorstep_shared::RouteId::from_parts(T0, [10; 10]);
+    tomorrow.day = "2026-06-02".into();
+    tomorrow.stops[0].stop_id = stop_id(7);
+    tomorrow.stops[0].parcels = vec![parcel(0, 0)];
+    server.publish(doorstep_shared::EventPayload::RouteAssigned(tomorrow));
+    let mut engine = SyncEngine::new(device.clone(), server.clone(), SyncConfig::default(), 1);
+    let outcome = engine.sync_once().await;
+    assert!(
+        matches!(outcome, RoundOutcome::Synced { .. }),
+        "{outcome:?}"
+    );
+
+    let moved = recorded(
+        device
+            .scan_parcel(&parcel(0, 0), ScanPhase::Loaded)
+            .unwrap(),
+    );
+    assert_eq!(moved.payload.stop_id(), Some(stop_id(7)));
+    // A parcel only on today's route still resolves there.
+    let stays = recorded(
+        device
+            .scan_parcel(&parcel(0, 1), ScanPhase::Loaded)
+            .unwrap(),
+    );
+    assert_eq!(stays.payload.stop_id(), Some(stop_id(0)));
+    // An unknown barcode is refused with its own reason, and nothing is written.
+    let unknown = doorstep_shared::ParcelBarcode::parse("PKG-9999-9").unwrap();
+    let refused = device.scan_parcel(&unknown, ScanPhase::Loaded).unwrap();
+    assert!(
+        matches!(&refused, AppendOutcome::Refused(Refusal::UnknownParcel { parcel }) if parcel == "PKG-9999-9"),
+        "{refused:?}"
+    );
+    assert_eq!(device.events().unwrap().len(), 2);
+}
