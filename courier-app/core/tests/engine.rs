@@ -431,9 +431,16 @@ async fn offline_costs_no_budget_and_polls_again_soon() {
         courier_core::sync::Connectivity::Offline
     );
     assert_eq!(status.oldest_unsynced_age_ms, Some(100 * 15_000));
+    // A push refused for want of a network put nothing on the wire, and is not counted as if.
+    assert!(engine.stats().push_requests >= 100);
+    assert_eq!(engine.stats().encoded_bytes_pushed, 0);
     faulty.set_offline(false);
     drain(&mut engine, 0).await;
     assert_eq!(server.facts().len(), 1);
+    // Online, every counted byte is one the server received (this link neither loses nor
+    // duplicates).
+    assert!(engine.stats().encoded_bytes_pushed > 0);
+    assert_eq!(engine.stats().encoded_bytes_pushed, faulty.stats().bytes_up);
 }
 
 #[tokio::test(start_paused = true)]

@@ -66,6 +66,8 @@ pub struct EngineStats {
     pub transient_failures: u64,
     pub events_settled: u64,
     pub changes_pulled: u64,
+    /// Push bodies handed to the network (not counted when offline or no connection was made),
+    /// before and after encoding; retries count again.
     pub raw_bytes_pushed: u64,
     pub encoded_bytes_pushed: u64,
     pub batches_split: u64,
@@ -463,8 +465,7 @@ impl<T: Transport> SyncEngine<T> {
             return Ok(Step::Continue);
         }
         self.stats.push_requests += 1;
-        self.stats.raw_bytes_pushed += raw.len() as u64;
-        self.stats.encoded_bytes_pushed += body.len() as u64;
+        let (raw_len, body_len) = (raw.len() as u64, body.len() as u64);
         let sent = Sent {
             batch_events: n,
             encoding: self.encoding,
@@ -476,6 +477,14 @@ impl<T: Transport> SyncEngine<T> {
                 body: body.into(),
             })
             .await;
+        // Offline or unable to connect: the body never left the device.
+        if !matches!(
+            answer,
+            Err(TransportError::Offline | TransportError::Connect(_))
+        ) {
+            self.stats.raw_bytes_pushed += raw_len;
+            self.stats.encoded_bytes_pushed += body_len;
+        }
         let resp = match classify::<PushResponse>(&answer, sent) {
             Verdict::Answered(r) => r,
             other => return Ok(self.failure(other, n, answer.is_ok())),
