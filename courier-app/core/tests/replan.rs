@@ -245,3 +245,60 @@ async fn a_replan_never_moves_a_finished_stop_and_dismiss_forgets_the_proposal()
     );
     assert_eq!(&order[2..], &proposal.order[..]);
 }
+
+#[tokio::test]
+async fn a_replan_the_server_refuses_gives_the_route_its_planned_order_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(DAY_START + 8 * 3_600_000));
+    let server = Arc::new(FakeServer::new(clock.clone()));
+    let device = device_with_route(&dir, &server, clock).await;
+    let planned = order_on_screen(&device);
+
+    let mut review = Review::default();
+    let proposal = review.show(propose(&device, 4)).clone();
+    review
+        .accept(&device, &proposal.inputs_digest)
+        .expect("accept");
+    assert_eq!(order_on_screen(&device), proposal.order);
+
+    server.poison_kind("route_replanned");
+    sync(&device, &server).await;
+    assert_eq!(
+        order_on_screen(&device),
+        planned,
+        "the refused order does not stay on screen"
+    );
+    // The refused fact stays on the device, visible with its reason.
+    assert_eq!(replans(&device).len(), 1);
+    let status = device.sync_status().expect("status");
+    assert_eq!(status.rejected.len(), 1, "{:?}", status.rejected);
+    assert_eq!(status.rejected[0].kind, "route_replanned");
+}
+
+#[tokio::test]
+async fn a_refused_replan_is_undone_but_an_accepted_later_one_stays() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(DAY_START + 8 * 3_600_000));
+    let server = Arc::new(FakeServer::new(clock.clone()));
+    let device = device_with_route(&dir, &server, clock).await;
+
+    // The first replan reaches the server and is applied.
+    let mut review = Review::default();
+    let first = review.show(propose(&device, 5)).clone();
+    review
+        .accept(&device, &first.inputs_digest)
+        .expect("accept");
+    sync(&device, &server).await;
+    assert_eq!(order_on_screen(&device), first.order);
+
+    // The driver undoes it; the server refuses that second fact.
+    review.undo(&device, &first.inputs_digest).expect("undo");
+    assert_ne!(order_on_screen(&device), first.order);
+    server.poison_kind("route_replanned");
+    sync(&device, &server).await;
+    assert_eq!(
+        order_on_screen(&device),
+        first.order,
+        "the applied replan stands once the refused undo is rolled back"
+    );
+}

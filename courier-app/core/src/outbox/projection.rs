@@ -183,6 +183,15 @@ fn assign_route(
             super::to_json(route)?
         ],
     )?;
+    // The driver's replans recorded so far were made against the older version, whose order
+    // this one replaces; a rebuild of the order re-applies only later ones.
+    super::meta_set(
+        conn,
+        &route_base_key(route.route_id),
+        &super::last_event(conn)?
+            .map_or(0, |(seq, _)| seq)
+            .to_string(),
+    )?;
     let payload = EventPayload::RouteAssigned(route.clone());
     for plan in &route.stops {
         let existing = load_stop(conn, plan.stop_id)?;
@@ -229,6 +238,48 @@ fn reorder_route(conn: &Connection, replan: &RouteReplanned) -> Result<(), Outbo
         )?;
     }
     tracing::debug!(route_id = %replan.route_id, stops = replan.order.len(), "route reordered");
+    Ok(())
+}
+
+fn route_base_key(route: RouteId) -> String {
+    format!("route_base_seq:{route}")
+}
+
+/// Recomputes one route's order from scratch: the office plan's sequence numbers, then every
+/// replan of this device for the route that was recorded after that plan arrived and that the
+/// server did not refuse, in `device_seq` order. Runs when the server refuses a replan, so the
+/// driver's screen never keeps an order the server turned down.
+pub(crate) fn rebuild_route_order(conn: &Connection, route: RouteId) -> Result<(), OutboxError> {
+    let mut q = conn.prepare("SELECT stop_id, plan FROM stops WHERE route_id = ?1")?;
+    let planned = q
+        .query_map([route.to_string()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (stop, plan) in planned {
+        let plan: StopPlan = super::from_json(&plan, "stop plan")?;
+        conn.execute(
+            "UPDATE stops SET sequence = ?2 WHERE stop_id = ?1",
+            params![stop, plan.sequence],
+        )?;
+    }
+    let base: u64 = super::meta_get(conn, &route_base_key(route))?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut q = conn.prepare(
+        "SELECT e.envelope FROM events e LEFT JOIN outcomes o USING (device_seq)
+         WHERE e.kind = 'route_replanned' AND e.device_seq > ?1
+           AND (o.status IS NULL OR o.status NOT IN ('rejected', 'conflict'))
+         ORDER BY e.device_seq",
+    )?;
+    for json in q.query_map([base], |r| r.get::<_, String>(0))? {
+        let env: EventEnvelope = super::from_json(&json?, "event envelope")?;
+        if let EventPayload::RouteReplanned(replan) = &env.payload
+            && replan.route_id == route
+        {
+            reorder_route(conn, replan)?;
+        }
+    }
     Ok(())
 }
 

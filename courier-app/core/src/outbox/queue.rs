@@ -2,7 +2,7 @@
 
 use super::{Outbox, OutboxError, from_json, meta_get, meta_set, projection, to_json};
 use doorstep_shared::protocol::{PullResponse, PushResponse, PushStatus};
-use doorstep_shared::{EventEnvelope, EventId, HybridClock, StopId};
+use doorstep_shared::{EventEnvelope, EventId, EventPayload, HybridClock, RouteId, StopId};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -107,18 +107,19 @@ impl Outbox {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut newly = 0;
         let mut rebuild = BTreeSet::new();
+        let mut reorder = BTreeSet::new();
         for r in &resp.results {
             if !r.status.is_settled() {
                 continue;
             }
-            let known: Option<(String, Option<String>)> = tx
+            let known: Option<(String, Option<String>, String)> = tx
                 .query_row(
-                    "SELECT event_id, stop_id FROM events WHERE device_seq = ?1",
+                    "SELECT event_id, stop_id, kind FROM events WHERE device_seq = ?1",
                     [r.device_seq],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
                 )
                 .optional()?;
-            let Some((event_id, stop)) = known else {
+            let Some((event_id, stop, kind)) = known else {
                 tracing::warn!(
                     seq = r.device_seq,
                     "server answered for an event we never had"
@@ -162,9 +163,15 @@ impl Outbox {
             {
                 rebuild.insert(stop);
             }
+            if (refused || was_refused) && kind == "route_replanned" {
+                reorder.insert(r.device_seq);
+            }
         }
         for stop in rebuild {
             projection::rebuild_stop(&tx, stop)?;
+        }
+        for route in replanned_routes(&tx, &reorder)? {
+            projection::rebuild_route_order(&tx, route)?;
         }
         // The server has settled everything up to `last_applied_seq`; resume right after it.
         meta_set(&tx, "resume_from", &(resp.last_applied_seq + 1).to_string())?;
@@ -287,4 +294,24 @@ impl Outbox {
             )
             .optional()?)
     }
+}
+
+/// The routes the replans at `seqs` reorder.
+fn replanned_routes(
+    conn: &rusqlite::Connection,
+    seqs: &BTreeSet<u64>,
+) -> Result<BTreeSet<RouteId>, OutboxError> {
+    let mut routes = BTreeSet::new();
+    for seq in seqs {
+        let json: String = conn.query_row(
+            "SELECT envelope FROM events WHERE device_seq = ?1",
+            [seq],
+            |r| r.get(0),
+        )?;
+        let env: EventEnvelope = from_json(&json, "event envelope")?;
+        if let EventPayload::RouteReplanned(replan) = env.payload {
+            routes.insert(replan.route_id);
+        }
+    }
+    Ok(routes)
 }
