@@ -1,7 +1,8 @@
 //! Blob upload throughput over loopback HTTP (create + 1 MiB `PATCH` chunks with SHA-256
 //! checksums, digest verified at completion, atomic rename) against a raw file copy of the same
-//! bytes on the same disk. Run: `cargo bench -p doorstep-server --bench upload`; writes
-//! `target/bench/upload.json`.
+//! bytes on the same disk. As in production, the server runs on an SQLite file and keeps each
+//! upload session's offset there (one row write per chunk). Run:
+//! `cargo bench -p doorstep-server --bench upload`; writes `target/bench/upload.json`.
 
 use doorstep_server::blobs::FsBlobStore;
 use doorstep_server::blobs::uploads::Uploads;
@@ -24,7 +25,9 @@ fn fail(what: &str, e: impl std::fmt::Display) -> ! {
 
 #[tokio::main]
 async fn main() {
-    let app = doorstep_server::startup::build_app("sqlite::memory:", Arc::new(SystemClock))
+    let dir = tempfile::tempdir().unwrap_or_else(|e| fail("tempdir", e));
+    let db = format!("sqlite://{}", dir.path().join("doorstep.db").display());
+    let app = doorstep_server::startup::build_app(&db, Arc::new(SystemClock))
         .unwrap_or_else(|e| fail("app", e));
     let world = seed_demo(
         &app,
@@ -51,10 +54,10 @@ async fn main() {
         .await
         .unwrap_or_else(|e| fail("enroll", e))
         .token;
-    let dir = tempfile::tempdir().unwrap_or_else(|e| fail("tempdir", e));
-    let uploads = Arc::new(Uploads::new(
+    let uploads = Arc::new(Uploads::with_sessions(
         Arc::new(FsBlobStore::new(dir.path().join("blobs"))),
         3_600_000,
+        app.store.clone(),
     ));
     let router = doorstep_server::http::blobs::router(app.clone(), uploads);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -113,6 +116,7 @@ async fn main() {
     let mib = SIZE as f64 / (1024.0 * 1024.0);
     let report = serde_json::json!({
         "bench": "blob_upload_loopback",
+        "sessions": "SQLite file (as in production)",
         "bytes": SIZE,
         "chunk_bytes": CHUNK,
         "upload_s": upload_s,
