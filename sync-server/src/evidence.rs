@@ -43,6 +43,19 @@ pub fn chain_check(env: &EventEnvelope, head: Option<&str>) -> Option<String> {
     ))
 }
 
+/// The link a logged proof adds to its device's chain: its statement digest when it is signed
+/// and the signature verifies — the rule push applies (see `merge`), so a statement with a bad
+/// signature, or an unsigned proof, never becomes the head the next proof must link to. Stores
+/// use it to find a proof's `previous_statement`.
+pub fn chain_link(device: &DeviceId, hlc: HlcStamp, payload: &EventPayload) -> Option<String> {
+    let EventPayload::ProofCaptured(proof) = payload else {
+        return None;
+    };
+    proof.signature.as_ref()?;
+    evidence::verify(device, hlc, proof, None).ok()?;
+    payload.evidence_link().map(str::to_owned)
+}
+
 /// One logged proof event with what the store knows around it.
 #[derive(Clone, Debug)]
 pub struct LoggedProof {
@@ -55,7 +68,8 @@ pub struct LoggedProof {
     pub proof: ProofCaptured,
     /// The device's public key registered at enrollment.
     pub registered_key: Option<String>,
-    /// The statement digest of the device's previous logged proof, empty for its first.
+    /// The chain head this proof had to link: the [`chain_link`] of the device's latest earlier
+    /// proof that has one, empty for its first.
     pub previous_statement: String,
 }
 

@@ -1,5 +1,6 @@
 //! Signed evidence at the server: a bad signature is rejected with `invalid_signature` and
-//! escalated, and the dispute re-verification reports key, chain and pending photos.
+//! escalated, and the dispute re-verification reports key, chain and pending photos — judging
+//! the chain by the same rule as push, so the two never disagree.
 
 use doorstep_server::blobs::FsBlobStore;
 use doorstep_server::clock::ManualClock;
@@ -68,7 +69,7 @@ async fn bad_signatures_are_rejected_and_disputes_reverify_the_chain() {
         &app,
         &SeedOptions {
             couriers: 1,
-            stops_per_route: 3,
+            stops_per_route: 4,
             seed: 3,
             day: "2026-06-01".into(),
             day_start_ms: T0,
@@ -95,9 +96,10 @@ async fn bad_signatures_are_rejected_and_disputes_reverify_the_chain() {
     let dev = enrolled.device_id;
     let stops = &seed.couriers[0].stops;
     let first = proof_env(dev, 1, stops[0], "", false);
-    let tampered = proof_env(dev, 2, stops[1], &link(&first), true);
+    let first_link = link(&first);
+    let tampered = proof_env(dev, 2, stops[1], &first_link, true);
     // The chain skips the tampered statement: the third links the first.
-    let third = proof_env(dev, 3, stops[2], &link(&first), false);
+    let third = proof_env(dev, 3, stops[2], &first_link, false);
     let res = app
         .push(
             auth,
@@ -141,7 +143,31 @@ async fn bad_signatures_are_rejected_and_disputes_reverify_the_chain() {
     let bad = proof_report(app.store.as_ref(), &blobs, stops[1]).expect("report");
     assert!(!bad.verified);
     assert!(bad.proofs[0].signature.starts_with("invalid"), "{bad:?}");
-    let broken = proof_report(app.store.as_ref(), &blobs, stops[2]).expect("report");
+    // Push applied the third proof (it links the last valid statement); so does the re-check.
+    let skipped = proof_report(app.store.as_ref(), &blobs, stops[2]).expect("report");
+    assert!(skipped.verified, "{skipped:?}");
+    assert_eq!(skipped.proofs[0].chain, "intact");
+
+    // A validly signed proof off the chain (it links the first, not the third): push rejects
+    // it, and the re-check reports the same break.
+    let off_chain = proof_env(dev, 4, stops[3], &first_link, false);
+    let res = app
+        .push(
+            auth,
+            PushRequest {
+                device_id: dev,
+                sent_at_ms: T0,
+                events: vec![off_chain],
+                queue: None,
+            },
+        )
+        .await
+        .expect("push");
+    assert_eq!(
+        (res.results[0].status, res.results[0].code),
+        (PushStatus::Rejected, Some(ProblemCode::EvidenceChainBroken))
+    );
+    let broken = proof_report(app.store.as_ref(), &blobs, stops[3]).expect("report");
     assert!(!broken.verified);
     assert!(broken.proofs[0].chain.starts_with("broken"), "{broken:?}");
 }

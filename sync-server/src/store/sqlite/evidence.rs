@@ -1,11 +1,11 @@
 //! Reading a stop's proof events back for dispute re-verification.
 
 use super::{SqliteStore, id, json};
-use crate::evidence::{EvidenceLog, LoggedProof};
+use crate::evidence::{EvidenceLog, LoggedProof, chain_link};
 use crate::store::StoreResult;
 use doorstep_shared::event::EventPayload;
 use doorstep_shared::{DeviceId, HlcStamp, StopId};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 impl EvidenceLog for SqliteStore {
     fn logged_proofs(&self, stop_id: StopId) -> StoreResult<Vec<LoggedProof>> {
@@ -33,26 +33,31 @@ impl EvidenceLog for SqliteStore {
                 ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
+        // Earlier proofs of the device, newest first; the head is the first with a chain link.
         let mut prev_stmt = conn.prepare_cached(
-            "SELECT payload FROM events
+            "SELECT payload, hlc_wall, hlc_logical FROM events
              WHERE device_id = ?1 AND kind = 'proof_captured' AND device_seq < ?2
-             ORDER BY device_seq DESC LIMIT 1",
+             ORDER BY device_seq DESC",
         )?;
         let mut out = Vec::with_capacity(rows.len());
         for (event_id, device_id, device_seq, hlc, status, payload, key) in rows {
             let EventPayload::ProofCaptured(proof) = payload else {
                 continue;
             };
-            let previous: Option<String> = prev_stmt
-                .query_row(params![device_id.to_string(), device_seq as i64], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            let previous_statement = match previous.as_deref().map(json::<EventPayload>) {
-                Some(Ok(p)) => p.evidence_link().unwrap_or_default().to_owned(),
-                Some(Err(e)) => return Err(e.into()),
-                None => String::new(),
-            };
+            let mut previous_statement = String::new();
+            let mut earlier = prev_stmt.query(params![device_id.to_string(), device_seq as i64])?;
+            while let Some(r) = earlier.next()? {
+                let payload = json::<EventPayload>(&r.get::<_, String>(0)?)?;
+                let hlc = HlcStamp {
+                    wall_ms: r.get::<_, i64>(1)? as u64,
+                    logical: r.get::<_, i64>(2)? as u32,
+                };
+                if let Some(link) = chain_link(&device_id, hlc, &payload) {
+                    previous_statement = link;
+                    break;
+                }
+            }
+            drop(earlier);
             out.push(LoggedProof {
                 event_id,
                 device_id,
