@@ -211,4 +211,19 @@ async fn a_fast_clocked_device_at_the_door_is_present_and_one_elsewhere_is_no_re
         (m.totals.first_attempts, m.totals.first_attempts_no_real),
         (2, 1)
     );
+    // The headline figures (`/v1/dispatch/metrics`, Prometheus gauges) use the same rule.
+    let headline = app.store.first_attempt_stats().expect("stats");
+    assert_eq!(
+        (
+            headline.first_attempts,
+            headline.delivered,
+            headline.no_real
+        ),
+        (2, 0, 1)
+    );
+    assert_eq!(
+        headline.success_rate(),
+        Some(0.0),
+        "one real attempt, failed"
+    );
 }

@@ -331,6 +331,9 @@ pub struct CommandReceipt {
 pub struct MetricsSummary {
     pub first_attempts: u64,
     pub first_attempts_delivered: u64,
+    /// "Customer absent" first attempts without presence evidence: no real attempt.
+    pub first_attempts_no_real: u64,
+    /// Delivered among first attempts that really happened (`first_attempts_no_real` left out).
     pub first_attempt_success_rate: Option<f64>,
     pub open_escalations: u64,
     pub devices: u64,

@@ -89,7 +89,7 @@ pub async fn metrics_summary<S: Store>(
     State(app): AppState<S>,
     _: Dispatcher,
 ) -> ApiResult<Json<MetricsSummary>> {
-    let ((delivered, total), open, devices) = read(&app, |s| {
+    let (first, open, devices) = read(&app, |s| {
         Ok((
             s.first_attempt_stats()?,
             s.escalations(true)?.len() as u64,
@@ -98,9 +98,10 @@ pub async fn metrics_summary<S: Store>(
     })
     .await?;
     Ok(Json(MetricsSummary {
-        first_attempts: total,
-        first_attempts_delivered: delivered,
-        first_attempt_success_rate: (total > 0).then(|| delivered as f64 / total as f64),
+        first_attempts: first.first_attempts,
+        first_attempts_delivered: first.delivered,
+        first_attempts_no_real: first.no_real,
+        first_attempt_success_rate: first.success_rate(),
         open_escalations: open,
         devices: devices.len() as u64,
         devices_clock_skewed: devices.iter().filter(|d| d.clock_skew_flagged).count() as u64,

@@ -23,22 +23,23 @@ pub async fn metrics<S: Store>(axum::extract::State(app): AppState<S>) -> impl I
         .await
         .ok()
         .and_then(Result::ok);
-    let (delivered, total) = stats.unwrap_or((0, 0));
-    let ratio = if total == 0 {
-        0.0
-    } else {
-        delivered as f64 / total as f64
-    };
+    let stats = stats.unwrap_or_default();
     let body = app.metrics.render(&[
         (
             "doorstep_first_attempt_success_ratio",
-            "Share of first delivery attempts that delivered.",
-            ratio,
+            "Share of first delivery attempts that delivered, among those that really happened \
+             (a \"customer absent\" without presence evidence is left out).",
+            stats.success_rate().unwrap_or(0.0),
         ),
         (
             "doorstep_first_attempts_recorded",
             "First delivery attempts applied (all time, from the log).",
-            total as f64,
+            stats.first_attempts as f64,
+        ),
+        (
+            "doorstep_first_attempts_no_real",
+            "First attempts recorded as \"customer absent\" with no presence evidence at the door.",
+            stats.no_real as f64,
         ),
     ]);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)

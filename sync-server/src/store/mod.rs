@@ -118,6 +118,24 @@ pub enum OfficeOutcome {
     UnknownTarget(String),
 }
 
+/// All-time first delivery attempts (applied), with the "customer absent" ones that had no
+/// presence evidence counted apart: those were no real attempt, and the success rate leaves
+/// them out, as the dashboard metrics do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FirstAttemptStats {
+    pub first_attempts: u64,
+    pub delivered: u64,
+    pub no_real: u64,
+}
+
+impl FirstAttemptStats {
+    /// Delivered among first attempts that really happened; `None` before the first.
+    pub fn success_rate(&self) -> Option<f64> {
+        let real = self.first_attempts.saturating_sub(self.no_real);
+        (real > 0).then(|| self.delivered as f64 / real as f64)
+    }
+}
+
 pub trait Store:
     Send
     + Sync
@@ -201,8 +219,8 @@ pub trait Store:
         limit: u32,
     ) -> StoreResult<Vec<StoredEvent>>;
     fn escalations(&self, open_only: bool) -> StoreResult<Vec<Escalation>>;
-    /// Share of first attempts that delivered, with the count behind it.
-    fn first_attempt_stats(&self) -> StoreResult<(u64, u64)>;
+    /// All-time first attempts: how many, how many delivered, how many were no real attempt.
+    fn first_attempt_stats(&self) -> StoreResult<FirstAttemptStats>;
 
     // --- dashboard reads (lean, sized for 200 couriers and 20,000 stops) ---
     fn fleet(&self, now_ms: u64) -> StoreResult<FleetSnapshot>;
@@ -225,5 +243,27 @@ pub fn open(url: &str) -> StoreResult<sqlite::SqliteStore> {
         sqlite::SqliteStore::open_in_memory()
     } else {
         Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod first_attempt_tests {
+    use super::FirstAttemptStats;
+
+    #[test]
+    fn the_success_rate_leaves_no_real_attempts_out() {
+        let stats = |first_attempts, delivered, no_real| FirstAttemptStats {
+            first_attempts,
+            delivered,
+            no_real,
+        };
+        assert_eq!(stats(0, 0, 0).success_rate(), None);
+        assert_eq!(
+            stats(2, 0, 2).success_rate(),
+            None,
+            "nothing really happened"
+        );
+        assert_eq!(stats(4, 3, 0).success_rate(), Some(0.75));
+        assert_eq!(stats(4, 3, 1).success_rate(), Some(1.0));
     }
 }

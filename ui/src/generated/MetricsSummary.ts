@@ -3,4 +3,12 @@
 /**
  * `GET /v1/dispatch/metrics`: headline figures for the dashboard.
  */
-export type MetricsSummary = { first_attempts: number, first_attempts_delivered: number, first_attempt_success_rate: number | null, open_escalations: number, devices: number, devices_clock_skewed: number, events_rejected: number, events_conflicted: number, };
+export type MetricsSummary = { first_attempts: number, first_attempts_delivered: number, 
+/**
+ * "Customer absent" first attempts without presence evidence: no real attempt.
+ */
+first_attempts_no_real: number, 
+/**
+ * Delivered among first attempts that really happened (`first_attempts_no_real` left out).
+ */
+first_attempt_success_rate: number | null, open_escalations: number, devices: number, devices_clock_skewed: number, events_rejected: number, events_conflicted: number, };

@@ -294,6 +294,11 @@ impl SqliteStore {
         let Some(stop) = row.stop_id.clone().map(id::<StopId>).transpose()? else {
             return Ok(false);
         };
+        self.first_attempt_is_no_real(stop)
+    }
+
+    /// Whether the first attempt at `stop` is classed as no real attempt by its presence report.
+    pub(crate) fn first_attempt_is_no_real(&self, stop: StopId) -> StoreResult<bool> {
         let report = crate::presence::presence_report(self, stop)?;
         Ok(report
             .and_then(|r| r.attempts.into_iter().find(|a| a.attempt == 1))

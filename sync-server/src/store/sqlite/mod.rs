@@ -299,7 +299,7 @@ impl super::Store for SqliteStore {
     ) -> StoreResult<Vec<doorstep_shared::protocol::Escalation>> {
         self.escalations_impl(open_only)
     }
-    fn first_attempt_stats(&self) -> StoreResult<(u64, u64)> {
+    fn first_attempt_stats(&self) -> StoreResult<super::FirstAttemptStats> {
         self.first_attempt_stats_impl()
     }
     fn fleet(&self, now_ms: u64) -> StoreResult<doorstep_shared::dashboard::FleetSnapshot> {

@@ -1,7 +1,7 @@
 //! Reads: the pull feed, the device's route, and the dispatcher's views.
 
 use super::{SqliteStore, enum_from, id, json};
-use crate::store::{RouteAccess, StoreError, StoreResult};
+use crate::store::{FirstAttemptStats, RouteAccess, StoreError, StoreResult};
 use doorstep_shared::event::{EventPayload, RouteAssigned};
 use doorstep_shared::protocol::{
     Change, CourierSummary, DeviceHealth, DeviceQueueReport, Escalation, PushStatus, RouteSummary,
@@ -277,7 +277,7 @@ impl SqliteStore {
         Ok(rows)
     }
 
-    pub(crate) fn first_attempt_stats_impl(&self) -> StoreResult<(u64, u64)> {
+    pub(crate) fn first_attempt_stats_impl(&self) -> StoreResult<FirstAttemptStats> {
         let (total, delivered): (i64, i64) = self.read().query_row(
             "SELECT COUNT(*), COALESCE(SUM(json_extract(payload, '$.payload.outcome.result') = 'delivered'), 0)
              FROM events WHERE kind = 'delivery_attempted' AND status = 'applied'
@@ -285,7 +285,28 @@ impl SqliteStore {
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        Ok((delivered as u64, total as u64))
+        // "Customer absent" first attempts are judged by their stop's presence report.
+        let absent: Vec<String> = self
+            .read()
+            .prepare_cached(
+                "SELECT DISTINCT stop_id FROM events
+                 WHERE kind = 'delivery_attempted' AND status = 'applied' AND stop_id IS NOT NULL
+                   AND json_extract(payload, '$.payload.attempt') = 1
+                   AND json_extract(payload, '$.payload.outcome.reason') = 'customer_absent'",
+            )?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut no_real = 0;
+        for stop in absent {
+            if self.first_attempt_is_no_real(id(stop)?)? {
+                no_real += 1;
+            }
+        }
+        Ok(FirstAttemptStats {
+            first_attempts: total as u64,
+            delivered: delivered as u64,
+            no_real,
+        })
     }
 
     pub(crate) fn ping_impl(&self) -> StoreResult<()> {
