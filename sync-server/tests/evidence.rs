@@ -100,18 +100,16 @@ async fn bad_signatures_are_rejected_and_disputes_reverify_the_chain() {
     let tampered = proof_env(dev, 2, stops[1], &first_link, true);
     // The chain skips the tampered statement: the third links the first.
     let third = proof_env(dev, 3, stops[2], &first_link, false);
-    let res = app
-        .push(
-            auth,
-            PushRequest {
-                device_id: dev,
-                sent_at_ms: T0,
-                events: vec![first, tampered, third],
-                queue: None,
-            },
-        )
-        .await
-        .expect("push");
+    let push = async |events| {
+        let req = PushRequest {
+            device_id: dev,
+            sent_at_ms: T0,
+            events,
+            queue: None,
+        };
+        app.push(auth, req).await.expect("push")
+    };
+    let res = push(vec![first, tampered, third]).await;
     let statuses: Vec<_> = res.results.iter().map(|r| (r.status, r.code)).collect();
     assert_eq!(statuses[0], (PushStatus::Applied, None));
     assert_eq!(
@@ -151,18 +149,7 @@ async fn bad_signatures_are_rejected_and_disputes_reverify_the_chain() {
     // A validly signed proof off the chain (it links the first, not the third): push rejects
     // it, and the re-check reports the same break.
     let off_chain = proof_env(dev, 4, stops[3], &first_link, false);
-    let res = app
-        .push(
-            auth,
-            PushRequest {
-                device_id: dev,
-                sent_at_ms: T0,
-                events: vec![off_chain],
-                queue: None,
-            },
-        )
-        .await
-        .expect("push");
+    let res = push(vec![off_chain]).await;
     assert_eq!(
         (res.results[0].status, res.results[0].code),
         (PushStatus::Rejected, Some(ProblemCode::EvidenceChainBroken))

@@ -316,11 +316,13 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 PRAGMA user_version = 1;
 ";
 
-/// Captures five events with the current code, has `write_old` store them (the first two
-/// marked synced) in a file of an older schema, then opens that file with the current code and
-/// syncs it: every event arrives exactly once and the projection is rebuilt.
+/// Captures five events with the current code, writes them into a file of an older schema
+/// (`create` makes the schema, `insert` stores event `i`; the first two count as synced by the
+/// old app), then opens that file with the current code and syncs it: every event arrives
+/// exactly once and the projection is rebuilt.
 async fn an_old_outbox_opens_and_syncs(
-    write_old: impl FnOnce(&mut rusqlite::Connection, &courier_core::Identity, &[EventEnvelope]),
+    create: impl FnOnce(&mut rusqlite::Connection),
+    insert: impl Fn(&rusqlite::Connection, usize, &EventEnvelope),
 ) {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
@@ -345,7 +347,15 @@ async fn an_old_outbox_opens_and_syncs(
     let path = dir.path().join("outbox.db");
     {
         let mut conn = rusqlite::Connection::open(&path).unwrap();
-        write_old(&mut conn, &identity, &events);
+        create(&mut conn);
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('identity', ?1)",
+            [serde_json::to_string(&identity).unwrap()],
+        )
+        .unwrap();
+        for (i, e) in events.iter().enumerate() {
+            insert(&conn, i, e);
+        }
     }
     let device = Device::open(&path, clock.clone(), 3).unwrap();
     assert_eq!(
@@ -386,14 +396,9 @@ async fn an_old_outbox_opens_and_syncs(
 
 #[tokio::test]
 async fn an_outbox_from_the_first_schema_opens_and_syncs() {
-    an_old_outbox_opens_and_syncs(|conn, identity, events| {
-        conn.execute_batch(V1_SCHEMA).unwrap();
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('identity', ?1)",
-            [serde_json::to_string(identity).unwrap()],
-        )
-        .unwrap();
-        for (i, e) in events.iter().enumerate() {
+    an_old_outbox_opens_and_syncs(
+        |conn| conn.execute_batch(V1_SCHEMA).unwrap(),
+        |conn, i, e| {
             conn.execute(
                 "INSERT INTO events (device_seq, event_id, intent_key, envelope, synced)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -402,13 +407,12 @@ async fn an_outbox_from_the_first_schema_opens_and_syncs() {
                     e.event_id.to_string(),
                     e.intent_key,
                     serde_json::to_string(e).unwrap(),
-                    // The first two were synced by the old app, to a server since restored.
                     i < 2
                 ],
             )
             .unwrap();
-        }
-    })
+        },
+    )
     .await;
 }
 
@@ -416,14 +420,11 @@ async fn an_outbox_from_the_first_schema_opens_and_syncs() {
 /// outcomes in their own table, and the event id under a unique index.
 #[tokio::test]
 async fn an_outbox_from_the_previous_schema_opens_and_syncs() {
-    an_old_outbox_opens_and_syncs(|conn, identity, events| {
-        courier_core::outbox::schema::migrate_to(conn, 3).unwrap();
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('identity', ?1)",
-            [serde_json::to_string(identity).unwrap()],
-        )
-        .unwrap();
-        for (i, e) in events.iter().enumerate() {
+    an_old_outbox_opens_and_syncs(
+        |conn| {
+            courier_core::outbox::schema::migrate_to(conn, 3).unwrap();
+        },
+        |conn, i, e| {
             conn.execute(
                 "INSERT INTO events (device_seq, event_id, intent_key, kind, stop_id,
                                      created_at_ms, envelope)
@@ -447,8 +448,8 @@ async fn an_outbox_from_the_previous_schema_opens_and_syncs() {
                 )
                 .unwrap();
             }
-        }
-    })
+        },
+    )
     .await;
 }
 
