@@ -5,6 +5,7 @@ const COMMANDS: &[&str] = &[
     "propose_reroute",
     "accept_reroute",
     "undo_reroute",
+    "accepted_reroute",
     "dismiss_reroute",
     "get_stop",
     "arrive",

@@ -49,6 +49,7 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             reroute::propose_reroute,
             reroute::accept_reroute,
             reroute::undo_reroute,
+            reroute::accepted_reroute,
             reroute::dismiss_reroute,
             stop::get_stop,
             stop::arrive,

@@ -6,9 +6,9 @@
 use crate::error::{ErrorCode, IpcError, IpcResult};
 use crate::receipt::{Receipt, receipt};
 use crate::state::AppState;
-use courier_core::Device;
 use courier_core::reroute::from_view::{now_for, plan_input};
 use courier_core::reroute::{Proposal, Rerouter, Review, onnx};
+use courier_core::{Device, DeviceError};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -60,15 +60,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Rerouting {
     /// The model in `models_dir`; ONNX Runtime where [`onnx::locate_runtime`] finds it for the
-    /// tree around it (`$ORT_DYLIB_PATH` first).
-    pub fn new(models_dir: &Path) -> Self {
+    /// tree around it (`$ORT_DYLIB_PATH` first). The review resumes where the last run left it
+    /// (an accepted re-plan stays undoable, see [`Review::restore`]).
+    pub fn new(models_dir: &Path, device: &Device) -> Result<Self, DeviceError> {
         let root = models_dir.parent().unwrap_or(Path::new("."));
-        Self {
+        Ok(Self {
             runtime: onnx::locate_runtime(root),
             models_dir: models_dir.to_owned(),
             rerouter: OnceLock::new(),
-            review: Mutex::new(Review::default()),
-        }
+            review: Mutex::new(Review::restore(device)?),
+        })
     }
 
     /// Loads the model on a background thread so that neither start-up nor the first
@@ -149,6 +150,12 @@ pub fn accept_reroute(state: State<'_, AppState>, inputs_digest: String) -> IpcR
     receipt(review.accept(&state.device, &inputs_digest)?)
 }
 
+/// The accepted proposal Undo would revert, if any (it survives a restart).
+#[tauri::command]
+pub fn accepted_reroute(state: State<'_, AppState>) -> Option<Proposal> {
+    lock(&state.rerouting.review).accepted().cloned()
+}
+
 /// Undoes the accepted proposal: another `RouteReplanned` fact with the order it replaced.
 #[tauri::command]
 pub fn undo_reroute(state: State<'_, AppState>, inputs_digest: String) -> IpcResult<Receipt> {
@@ -203,7 +210,10 @@ mod tests {
 
     #[test]
     fn a_missing_runtime_gives_a_solver_only_rerouter_with_its_notice() {
-        let r = Rerouting::new(Path::new("/nonexistent/doorstep/models"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = std::sync::Arc::new(courier_core::ManualClock::new(1_780_000_000_000));
+        let device = Device::open(dir.path().join("outbox.db"), clock, 1).expect("device");
+        let r = Rerouting::new(Path::new("/nonexistent/doorstep/models"), &device).expect("new");
         let rerouter = r.rerouter();
         assert!(rerouter.model_version().is_none());
         let notice = rerouter.notice().expect("a notice to show");

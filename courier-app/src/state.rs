@@ -62,7 +62,7 @@ impl AppState {
         let device = Device::open(dir.join(OUTBOX_FILE), clock.clone(), seed)?;
         let settings_path = dir.join(SETTINGS_FILE);
         let settings = Settings::load(&settings_path);
-        let rerouting = Arc::new(Rerouting::new(models_dir));
+        let rerouting = Arc::new(Rerouting::new(models_dir, &device)?);
         rerouting.preload();
         let state = Self {
             device,

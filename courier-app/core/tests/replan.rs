@@ -302,3 +302,59 @@ async fn a_refused_replan_is_undone_but_an_accepted_later_one_stays() {
         "the applied replan stands once the refused undo is rolled back"
     );
 }
+
+#[tokio::test]
+async fn undo_is_offered_again_after_a_restart_until_it_is_used() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(DAY_START + 8 * 3_600_000));
+    let server = Arc::new(FakeServer::new(clock.clone()));
+    let device = device_with_route(&dir, &server, clock.clone()).await;
+    let planned = order_on_screen(&device);
+    let mut review = Review::default();
+    let proposal = review.show(propose(&device, 6)).clone();
+    review
+        .accept(&device, &proposal.inputs_digest)
+        .expect("accept");
+    drop((review, device));
+
+    // The app restarts: the accepted proposal is offered for undo again, nothing is on screen.
+    let device = Device::open(dir.path().join("outbox.db"), clock.clone(), 12).expect("reopen");
+    let mut review = Review::restore(&device).expect("restore");
+    assert_eq!(review.accepted(), Some(&proposal));
+    assert!(review.pending().is_none());
+    let outcome = review.undo(&device, &proposal.inputs_digest).expect("undo");
+    assert!(matches!(outcome, AppendOutcome::Recorded(_)), "{outcome:?}");
+    assert_eq!(order_on_screen(&device), planned);
+    drop((review, device));
+
+    // Used once, it is gone for good.
+    let device = Device::open(dir.path().join("outbox.db"), clock, 13).expect("reopen");
+    assert!(
+        Review::restore(&device)
+            .expect("restore")
+            .accepted()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_replan_the_server_refused_is_not_offered_for_undo_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(DAY_START + 8 * 3_600_000));
+    let server = Arc::new(FakeServer::new(clock.clone()));
+    let device = device_with_route(&dir, &server, clock.clone()).await;
+    let mut review = Review::default();
+    let proposal = review.show(propose(&device, 7)).clone();
+    review
+        .accept(&device, &proposal.inputs_digest)
+        .expect("accept");
+    server.poison_kind("route_replanned");
+    sync(&device, &server).await;
+    assert!(
+        Review::restore(&device)
+            .expect("restore")
+            .accepted()
+            .is_none(),
+        "refused"
+    );
+}

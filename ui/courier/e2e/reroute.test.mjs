@@ -1,10 +1,11 @@
 // Re-planning the route in the real app window: ask for a re-plan, see the proposed order next
-// to the current one with its reasons, accept it (the list shows the new order), undo it (the
-// old order comes back), and check through the dispatcher API that the two RouteReplanned
-// facts (accept, undo) each arrived exactly once, carrying the orders the driver saw.
+// to the current one with its reasons, accept it (the list shows the new order), kill and
+// restart the app (Undo is still offered), undo it (the old order comes back), and check
+// through the dispatcher API that the two RouteReplanned facts (accept, undo) each arrived
+// exactly once, carrying the orders the driver saw.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { newSession, startDriver, startServer, tempDir, waitFor } from "./harness.mjs";
+import { appPids, newSession, startDriver, startServer, tempDir, waitFor } from "./harness.mjs";
 
 const cleanups = [];
 after(() => {
@@ -23,7 +24,7 @@ test("re-plan: proposal with reasons, accept, undo, both facts synced once", asy
   const driver = await startDriver(tempDir("courier-app-reroute-e2e-"));
   cleanups.push(() => driver.kill());
 
-  const s = await newSession(driver);
+  let s = await newSession(driver);
   await s.waitScreen("enroll");
   await s.type('[data-testid="server-url"]', server.url);
   await s.type('[data-testid="enroll-code"]', server.seed.couriers[0].enrollment_code);
@@ -62,6 +63,16 @@ test("re-plan: proposal with reasons, accept, undo, both facts synced once", asy
   await waitFor("the new order on screen", async () => sameList(await stopIds(s, '[data-testid="stop-row"]'), proposed));
   await s.exec("window.scrollTo(0, 0)");
   await s.screenshot("replan-accepted");
+
+  // ---- kill the app (SIGKILL) and start it again: the new order stays, and so does Undo
+  const pids = appPids(driver.pid);
+  assert.ok(pids.length > 0, "found the running app process");
+  for (const pid of pids) process.kill(pid, "SIGKILL");
+  await s.close();
+  s = await newSession(driver);
+  await s.waitScreen("route");
+  await s.waitVisible('[data-testid="replan-accepted"]');
+  await waitFor("the accepted order after the restart", async () => sameList(await stopIds(s, '[data-testid="stop-row"]'), proposed));
 
   // ---- undo: the old order comes back
   await s.click('[data-testid="undo-replan"]');

@@ -51,6 +51,8 @@ export const api = {
   proposeReroute: () => call<Proposal>("propose_reroute", { utcOffsetMin: -new Date().getTimezoneOffset() }),
   acceptReroute: (inputsDigest: string) => call<Receipt>("accept_reroute", { inputsDigest }),
   undoReroute: (inputsDigest: string) => call<Receipt>("undo_reroute", { inputsDigest }),
+  // The accepted re-plan Undo would revert; it survives a restart of the app.
+  acceptedReroute: () => call<Proposal | null>("accepted_reroute"),
   dismissReroute: (inputsDigest: string) => call<null>("dismiss_reroute", { inputsDigest }),
   stop: (stopId: StopId) => call<StopDetail>("get_stop", { stopId }),
   arrive: (stopId: StopId) => call<Receipt>("arrive", { stopId }),

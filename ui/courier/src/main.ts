@@ -769,6 +769,7 @@ async function start(): Promise<void> {
     // A screen this UI does not have (saved by another version) opens the route.
     const name = snap.screen.name;
     app.screen = isScreenName(name) ? { name, stop_id: snap.screen.stop_id } : { name: "route", stop_id: null };
+    app.accepted = await api.acceptedReroute();
   } catch (e) {
     toast(errorText(e));
   }

@@ -1,12 +1,21 @@
 //! The driver's review of a replan: the proposal on screen, and the last accepted one (what
 //! "Undo" reverts). Accepting and undoing are both `RouteReplanned` facts in the outbox; this
 //! only remembers which proposal the screen shows, so a stale or forged digest is refused.
+//!
+//! The accepted proposal is also kept in the outbox (best effort, after its fact is durable),
+//! so [`Review::restore`] offers Undo again after the app restarts — as long as that replan is
+//! still the route's latest and the server has not refused it.
 
 use thiserror::Error;
 
 use super::rerouter::{Proposal, accept_replan, undo_replan};
 use crate::device::{Device, DeviceError};
 use crate::outbox::AppendOutcome;
+use doorstep_shared::EventPayload;
+use doorstep_shared::protocol::PushStatus;
+
+/// Where the accepted proposal is kept between runs (`meta`; empty: none).
+const ACCEPTED_KEY: &str = "replan_accepted";
 
 #[derive(Debug, Error)]
 pub enum ReviewError {
@@ -18,8 +27,8 @@ pub enum ReviewError {
     Device(#[from] DeviceError),
 }
 
-/// What the route screen is reviewing. Lives as long as the app; a restart forgets it (the
-/// facts already recorded stay).
+/// What the route screen is reviewing. The proposal on screen lives as long as the app; the
+/// accepted one survives a restart (see [`Review::restore`]).
 #[derive(Debug, Default)]
 pub struct Review {
     pending: Option<Proposal>,
@@ -37,7 +46,57 @@ fn kept(outcome: &AppendOutcome) -> bool {
     )
 }
 
+/// Keeps (or, with `None`, forgets) the accepted proposal in the outbox. A failure only costs
+/// Undo after a restart, so it is logged, not returned: the fact itself is already durable.
+fn remember(device: &Device, accepted: Option<&Proposal>) {
+    let value = accepted.map_or(Ok(String::new()), serde_json::to_string);
+    let stored = value.map_err(|e| e.to_string()).and_then(|v| {
+        device
+            .with_outbox(|o| o.set_meta(ACCEPTED_KEY, &v))
+            .map_err(|e| e.to_string())
+    });
+    if let Err(e) = stored {
+        tracing::warn!(error = %e, "the accepted re-plan was not kept; Undo ends with this run");
+    }
+}
+
+/// Whether `proposal` is still the latest replan of its route on this device, and the server
+/// has not refused it.
+fn still_latest(device: &Device, proposal: &Proposal) -> Result<bool, DeviceError> {
+    let latest = device.events()?.into_iter().rev().find(|e| {
+        matches!(&e.payload, EventPayload::RouteReplanned(r) if r.route_id == proposal.route_id)
+    });
+    let Some(latest) = latest else {
+        return Ok(false);
+    };
+    let EventPayload::RouteReplanned(r) = &latest.payload else {
+        return Ok(false);
+    };
+    let refused = device.sync_status()?.rejected.iter().any(|p| {
+        p.device_seq == latest.device_seq
+            && matches!(p.status, PushStatus::Rejected | PushStatus::Conflict)
+    });
+    Ok(r.inputs_digest == proposal.inputs_digest && !refused)
+}
+
 impl Review {
+    /// The review after a restart: nothing on screen, and the accepted proposal kept by the last
+    /// run, if it is still the route's latest replan and the server has not refused it.
+    pub fn restore(device: &Device) -> Result<Self, DeviceError> {
+        let kept = device.with_outbox(|o| o.meta(ACCEPTED_KEY))?;
+        let proposal = kept
+            .filter(|json| !json.is_empty())
+            .and_then(|json| serde_json::from_str::<Proposal>(&json).ok());
+        let accepted = match proposal {
+            Some(p) if still_latest(device, &p)? => Some(p),
+            _ => None,
+        };
+        Ok(Self {
+            pending: None,
+            accepted,
+        })
+    }
+
     /// Puts `proposal` on screen (replacing any other proposal); the accepted one stays undoable.
     pub fn show(&mut self, proposal: Proposal) -> &Proposal {
         self.pending.insert(proposal)
@@ -72,6 +131,7 @@ impl Review {
         };
         let outcome = accept_replan(device, &proposal)?;
         if kept(&outcome) {
+            remember(device, Some(&proposal));
             self.accepted = Some(proposal);
         } else {
             self.pending = Some(proposal);
@@ -89,6 +149,7 @@ impl Review {
         };
         let outcome = undo_replan(device, &proposal)?;
         if kept(&outcome) {
+            remember(device, None);
             self.pending = None;
         } else {
             self.accepted = Some(proposal);
