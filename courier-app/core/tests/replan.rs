@@ -358,3 +358,51 @@ async fn a_replan_the_server_refused_is_not_offered_for_undo_after_a_restart() {
         "refused"
     );
 }
+
+#[tokio::test]
+async fn the_drivers_order_survives_an_office_version_that_only_adds_or_retimes_stops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(DAY_START + 8 * 3_600_000));
+    let server = Arc::new(FakeServer::new(clock.clone()));
+    let device = device_with_route(&dir, &server, clock).await;
+    let mut review = Review::default();
+    let proposal = review.show(propose(&device, 8)).clone();
+    review
+        .accept(&device, &proposal.inputs_digest)
+        .expect("accept");
+
+    // Version 2: one stop's window moves and a ninth stop is added at the end.
+    let mut v2 = zigzag_route();
+    v2.version = 2;
+    v2.stops[3].window.end_ms -= 3_600_000;
+    let mut extra = v2.stops[7].clone();
+    extra.stop_id = stop(8);
+    extra.sequence = 9;
+    extra.parcels = vec![parcel(8, 0)];
+    v2.stops.push(extra);
+    server.publish(EventPayload::RouteAssigned(v2));
+    sync(&device, &server).await;
+    let mut expected = proposal.order.clone();
+    expected.push(stop(8));
+    assert_eq!(
+        order_on_screen(&device),
+        expected,
+        "the driver's order stands"
+    );
+
+    // Version 3 reorders: the office's order wins.
+    let mut v3 = zigzag_route();
+    v3.version = 3;
+    v3.stops.reverse();
+    for (i, s) in v3.stops.iter_mut().enumerate() {
+        s.sequence = i as u32 + 1;
+    }
+    let office: Vec<StopId> = v3.stops.iter().map(|s| s.stop_id).collect();
+    server.publish(EventPayload::RouteAssigned(v3));
+    sync(&device, &server).await;
+    let shown: Vec<StopId> = order_on_screen(&device)
+        .into_iter()
+        .filter(|s| *s != stop(8))
+        .collect();
+    assert_eq!(shown, office, "the office's new order wins");
+}

@@ -4,7 +4,7 @@
 //! the transaction that stores an event, and rebuilt from scratch when the server rejects one.
 
 use super::OutboxError;
-use super::route_order::resequence;
+use super::route_order::{office_reordered, resequence};
 use doorstep_shared::event::{EventPayload, RouteAssigned, RouteReplanned, StopPlan};
 use doorstep_shared::protocol::Change;
 use doorstep_shared::{EventEnvelope, EventId, HlcStamp, RouteId, StopId, StopState};
@@ -163,16 +163,27 @@ fn assign_route(
     event_id: EventId,
     hlc: HlcStamp,
 ) -> Result<(), OutboxError> {
-    let current: Option<u32> = conn
+    let current: Option<(u32, String)> = conn
         .query_row(
-            "SELECT version FROM routes WHERE route_id = ?1",
+            "SELECT version, plan FROM routes WHERE route_id = ?1",
             [route.route_id.to_string()],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    if current.is_some_and(|v| v > route.version) {
+    if current.as_ref().is_some_and(|(v, _)| *v > route.version) {
         return Ok(());
     }
+    let previous: Option<RouteAssigned> = current
+        .map(|(_, plan)| super::from_json(&plan, "route plan"))
+        .transpose()?;
+    let sequences = |r: &RouteAssigned| -> Vec<(StopId, u32)> {
+        r.stops.iter().map(|s| (s.stop_id, s.sequence)).collect()
+    };
+    // The office's new order wins when it reordered stops; otherwise (stops added, dropped or
+    // re-timed) the driver's replans made since the previous version are applied on top again.
+    let keep_driver_order = previous
+        .as_ref()
+        .is_some_and(|old| !office_reordered(&sequences(old), &sequences(route)));
     conn.execute(
         "INSERT INTO routes (route_id, version, day, plan) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (route_id) DO UPDATE SET version = ?2, day = ?3, plan = ?4",
@@ -183,15 +194,17 @@ fn assign_route(
             super::to_json(route)?
         ],
     )?;
-    // The driver's replans recorded so far were made against the older version, whose order
-    // this one replaces; a rebuild of the order re-applies only later ones.
-    super::meta_set(
-        conn,
-        &route_base_key(route.route_id),
-        &super::last_event(conn)?
-            .map_or(0, |(seq, _)| seq)
-            .to_string(),
-    )?;
+    if !keep_driver_order {
+        // The driver's replans recorded so far were made against an order this version
+        // replaces; a rebuild of the order re-applies only later ones.
+        super::meta_set(
+            conn,
+            &route_base_key(route.route_id),
+            &super::last_event(conn)?
+                .map_or(0, |(seq, _)| seq)
+                .to_string(),
+        )?;
+    }
     let payload = EventPayload::RouteAssigned(route.clone());
     for plan in &route.stops {
         let existing = load_stop(conn, plan.stop_id)?;
@@ -215,6 +228,9 @@ fn assign_route(
             // route arrived, or carried over by an upgrade): fold everything.
             None => rebuild_stop(conn, plan.stop_id)?,
         }
+    }
+    if keep_driver_order {
+        rebuild_route_order(conn, route.route_id)?;
     }
     Ok(())
 }

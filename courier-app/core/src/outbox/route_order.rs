@@ -34,6 +34,23 @@ pub(crate) fn resequence(current: &[(StopId, u32)], order: &[StopId]) -> Vec<(St
         .collect()
 }
 
+/// Whether a new office version of a route changed the relative order of the stops it shares
+/// with the previous version (`(stop, sequence)` each). Adding, dropping or re-timing stops is
+/// not a reorder; the driver's own replans then still stand on top of the new version.
+pub(crate) fn office_reordered(old: &[(StopId, u32)], new: &[(StopId, u32)]) -> bool {
+    let shared_order = |plan: &[(StopId, u32)], other: &[(StopId, u32)]| {
+        let keep: HashSet<StopId> = other.iter().map(|(s, _)| *s).collect();
+        let mut shared: Vec<(StopId, u32)> = plan
+            .iter()
+            .copied()
+            .filter(|(s, _)| keep.contains(s))
+            .collect();
+        shared.sort_by_key(|&(_, seq)| seq);
+        shared.into_iter().map(|(s, _)| s).collect::<Vec<_>>()
+    };
+    shared_order(old, new) != shared_order(new, old)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +107,19 @@ mod tests {
         assert_eq!(changes, vec![(id(2), 0), (id(1), 1)]);
         assert!(resequence(&current, &[id(1), id(2)]).is_empty());
         assert!(resequence(&current, &[]).is_empty());
+    }
+
+    #[test]
+    fn an_office_reorder_is_told_apart_from_added_dropped_or_renumbered_stops() {
+        let v1 = [(id(1), 1), (id(2), 2), (id(3), 3)];
+        assert!(!office_reordered(&v1, &v1));
+        // A stop added in the middle, one dropped, numbers shifted: same relative order.
+        let v2 = [(id(1), 10), (id(4), 15), (id(3), 30)];
+        assert!(!office_reordered(&v1, &v2));
+        // 3 now comes before 1.
+        let v3 = [(id(3), 1), (id(1), 2), (id(2), 3)];
+        assert!(office_reordered(&v1, &v3));
+        // Nothing shared: nothing to reorder.
+        assert!(!office_reordered(&v1, &[(id(9), 1)]));
     }
 }
