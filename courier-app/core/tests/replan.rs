@@ -82,6 +82,27 @@ async fn device_with_route(
     device
 }
 
+/// A temp dir, a manual clock at 08:00 on the route's day, a fake server, and a device with the
+/// zig-zag route pulled.
+async fn field() -> (tempfile::TempDir, Arc<dyn Clock>, Arc<FakeServer>, Device) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(DAY_START + 8 * 3_600_000));
+    let server = Arc::new(FakeServer::new(clock.clone()));
+    let device = device_with_route(&dir, &server, clock.clone()).await;
+    (dir, clock, server, device)
+}
+
+/// A review in which a fresh proposal (solver seed `seed`) was shown and accepted.
+fn accepted(device: &Device, seed: u64) -> (Review, Proposal) {
+    let mut review = Review::default();
+    let proposal = review.show(propose(device, seed)).clone();
+    let outcome = review
+        .accept(device, &proposal.inputs_digest)
+        .expect("accept");
+    assert!(matches!(outcome, AppendOutcome::Recorded(_)), "{outcome:?}");
+    (review, proposal)
+}
+
 async fn sync(device: &Device, server: &Arc<FakeServer>) {
     let mut engine = SyncEngine::new(device.clone(), server.clone(), SyncConfig::default(), 1);
     let outcome = engine.sync_once().await;
@@ -122,10 +143,7 @@ fn replans(device: &Device) -> Vec<(String, Vec<StopId>)> {
 
 #[tokio::test]
 async fn accept_reorders_the_route_and_undo_restores_it_as_a_second_fact() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(DAY_START + 8 * 3_600_000));
-    let server = Arc::new(FakeServer::new(clock.clone()));
-    let device = device_with_route(&dir, &server, clock).await;
+    let (_dir, _clock, server, device) = field().await;
     let before = order_on_screen(&device);
     assert_eq!(before[1], stop(7), "the zig-zag as planned");
 
@@ -199,10 +217,7 @@ async fn accept_reorders_the_route_and_undo_restores_it_as_a_second_fact() {
 
 #[tokio::test]
 async fn a_replan_never_moves_a_finished_stop_and_dismiss_forgets_the_proposal() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(DAY_START + 8 * 3_600_000));
-    let server = Arc::new(FakeServer::new(clock.clone()));
-    let device = device_with_route(&dir, &server, clock).await;
+    let (_dir, _clock, _server, device) = field().await;
     // The first two stops of the plan are done.
     for i in [0, 7] {
         let loaded = device
@@ -248,17 +263,10 @@ async fn a_replan_never_moves_a_finished_stop_and_dismiss_forgets_the_proposal()
 
 #[tokio::test]
 async fn a_replan_the_server_refuses_gives_the_route_its_planned_order_back() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(DAY_START + 8 * 3_600_000));
-    let server = Arc::new(FakeServer::new(clock.clone()));
-    let device = device_with_route(&dir, &server, clock).await;
+    let (_dir, _clock, server, device) = field().await;
     let planned = order_on_screen(&device);
 
-    let mut review = Review::default();
-    let proposal = review.show(propose(&device, 4)).clone();
-    review
-        .accept(&device, &proposal.inputs_digest)
-        .expect("accept");
+    let (_review, proposal) = accepted(&device, 4);
     assert_eq!(order_on_screen(&device), proposal.order);
 
     server.poison_kind("route_replanned");
@@ -277,17 +285,10 @@ async fn a_replan_the_server_refuses_gives_the_route_its_planned_order_back() {
 
 #[tokio::test]
 async fn a_refused_replan_is_undone_but_an_accepted_later_one_stays() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(DAY_START + 8 * 3_600_000));
-    let server = Arc::new(FakeServer::new(clock.clone()));
-    let device = device_with_route(&dir, &server, clock).await;
+    let (_dir, _clock, server, device) = field().await;
 
     // The first replan reaches the server and is applied.
-    let mut review = Review::default();
-    let first = review.show(propose(&device, 5)).clone();
-    review
-        .accept(&device, &first.inputs_digest)
-        .expect("accept");
+    let (mut review, first) = accepted(&device, 5);
     sync(&device, &server).await;
     assert_eq!(order_on_screen(&device), first.order);
 
@@ -305,16 +306,9 @@ async fn a_refused_replan_is_undone_but_an_accepted_later_one_stays() {
 
 #[tokio::test]
 async fn undo_is_offered_again_after_a_restart_until_it_is_used() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(DAY_START + 8 * 3_600_000));
-    let server = Arc::new(FakeServer::new(clock.clone()));
-    let device = device_with_route(&dir, &server, clock.clone()).await;
+    let (dir, clock, _server, device) = field().await;
     let planned = order_on_screen(&device);
-    let mut review = Review::default();
-    let proposal = review.show(propose(&device, 6)).clone();
-    review
-        .accept(&device, &proposal.inputs_digest)
-        .expect("accept");
+    let (review, proposal) = accepted(&device, 6);
     drop((review, device));
 
     // The app restarts: the accepted proposal is offered for undo again, nothing is on screen.
@@ -339,15 +333,8 @@ async fn undo_is_offered_again_after_a_restart_until_it_is_used() {
 
 #[tokio::test]
 async fn a_replan_the_server_refused_is_not_offered_for_undo_after_a_restart() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(DAY_START + 8 * 3_600_000));
-    let server = Arc::new(FakeServer::new(clock.clone()));
-    let device = device_with_route(&dir, &server, clock.clone()).await;
-    let mut review = Review::default();
-    let proposal = review.show(propose(&device, 7)).clone();
-    review
-        .accept(&device, &proposal.inputs_digest)
-        .expect("accept");
+    let (_dir, _clock, server, device) = field().await;
+    let _accepted = accepted(&device, 7);
     server.poison_kind("route_replanned");
     sync(&device, &server).await;
     assert!(
@@ -361,15 +348,8 @@ async fn a_replan_the_server_refused_is_not_offered_for_undo_after_a_restart() {
 
 #[tokio::test]
 async fn the_drivers_order_survives_an_office_version_that_only_adds_or_retimes_stops() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(DAY_START + 8 * 3_600_000));
-    let server = Arc::new(FakeServer::new(clock.clone()));
-    let device = device_with_route(&dir, &server, clock).await;
-    let mut review = Review::default();
-    let proposal = review.show(propose(&device, 8)).clone();
-    review
-        .accept(&device, &proposal.inputs_digest)
-        .expect("accept");
+    let (_dir, _clock, server, device) = field().await;
+    let (_review, proposal) = accepted(&device, 8);
 
     // Version 2: one stop's window moves and a ninth stop is added at the end.
     let mut v2 = zigzag_route();
