@@ -4,7 +4,7 @@
 // through the dispatcher API that every event arrived exactly once.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { appPids, newSession, startDriver, startServer, tempDir, waitFor } from "./harness.mjs";
+import { killAndRestart, newSession, startDriver, startServer, tempDir, waitFor } from "./harness.mjs";
 
 const cleanups = [];
 after(() => {
@@ -95,11 +95,7 @@ test("offline day, app killed and restarted, every event synced exactly once", a
   await s.screenshot("stop");
 
   // ---- kill the app (SIGKILL, no goodbye) and start it again
-  const pids = appPids(driver.pid);
-  assert.ok(pids.length > 0, "found the running app process");
-  for (const pid of pids) process.kill(pid, "SIGKILL");
-  await s.close();
-  s = await newSession(driver);
+  s = await killAndRestart(driver, s);
   await s.waitScreen("stop");
   const resumed = await s.exec("return document.querySelector('[data-testid=\"screen-stop\"]').dataset.stopId");
   assert.equal(resumed, b.stop_id, "resumed on the stop the driver was on");

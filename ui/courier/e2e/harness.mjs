@@ -115,6 +115,18 @@ export async function startDriver(dataDir) {
   };
 }
 
+/**
+ * Kills the running app with SIGKILL (no goodbye), closes `session`, and opens a new one: the
+ * driver starts the app again on the same data directory.
+ */
+export async function killAndRestart(driver, session) {
+  const pids = appPids(driver.pid);
+  if (pids.length === 0) throw new Error("no running app process to kill");
+  for (const pid of pids) process.kill(pid, "SIGKILL");
+  await session.close();
+  return newSession(driver);
+}
+
 /** Pids of `appBin` processes descending from `rootPid` (Linux /proc). */
 export function appPids(rootPid) {
   const parent = new Map();

@@ -5,7 +5,7 @@
 // exactly once, carrying the orders the driver saw.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { appPids, newSession, startDriver, startServer, tempDir, waitFor } from "./harness.mjs";
+import { killAndRestart, newSession, startDriver, startServer, tempDir, waitFor } from "./harness.mjs";
 
 const cleanups = [];
 after(() => {
@@ -65,11 +65,7 @@ test("re-plan: proposal with reasons, accept, undo, both facts synced once", asy
   await s.screenshot("replan-accepted");
 
   // ---- kill the app (SIGKILL) and start it again: the new order stays, and so does Undo
-  const pids = appPids(driver.pid);
-  assert.ok(pids.length > 0, "found the running app process");
-  for (const pid of pids) process.kill(pid, "SIGKILL");
-  await s.close();
-  s = await newSession(driver);
+  s = await killAndRestart(driver, s);
   await s.waitScreen("route");
   await s.waitVisible('[data-testid="replan-accepted"]');
   await waitFor("the accepted order after the restart", async () => sameList(await stopIds(s, '[data-testid="stop-row"]'), proposed));
