@@ -1,9 +1,11 @@
 //! Read models for the driver's screens: today's route and one stop.
 
 use super::{Outbox, OutboxError, from_json, projection};
-use doorstep_shared::event::{GeoPoint, RouteAssigned, TimeWindow};
+use doorstep_shared::event::{GeoPoint, RouteAssigned, RouteReplanned, TimeWindow};
 use doorstep_shared::stop::StopView;
-use doorstep_shared::{EventEnvelope, EventId, ParcelBarcode, RouteId, StopId, StopStatus};
+use doorstep_shared::{
+    EventEnvelope, EventId, EventPayload, ParcelBarcode, RouteId, StopId, StopStatus,
+};
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 
@@ -174,6 +176,30 @@ impl Outbox {
     /// The attempt number the next arrival or outcome at `stop` carries; `None` if unknown.
     pub fn next_attempt(&self, stop: StopId) -> Result<Option<u32>, OutboxError> {
         Ok(projection::load_stop(&self.conn, stop)?.map(|s| s.state.next_attempt()))
+    }
+
+    /// This device's latest replan of `route`, and whether the server refused it (rejected or
+    /// conflict). Reads only `route_replanned` rows, newest first.
+    pub fn latest_replan(
+        &self,
+        route: RouteId,
+    ) -> Result<Option<(RouteReplanned, bool)>, OutboxError> {
+        let mut q = self.conn.prepare(
+            "SELECT e.envelope, o.status IN ('rejected', 'conflict')
+             FROM events e LEFT JOIN outcomes o USING (device_seq)
+             WHERE e.kind = 'route_replanned' ORDER BY e.device_seq DESC",
+        )?;
+        let mut rows = q.query([])?;
+        while let Some(row) = rows.next()? {
+            let env: EventEnvelope = from_json(&row.get::<_, String>(0)?, "event envelope")?;
+            let refused = row.get::<_, Option<bool>>(1)?.unwrap_or(false);
+            if let EventPayload::RouteReplanned(replan) = env.payload
+                && replan.route_id == route
+            {
+                return Ok(Some((replan, refused)));
+            }
+        }
+        Ok(None)
     }
 
     /// How many access-note edits this device made for `stop`, and the latest one.

@@ -11,8 +11,6 @@ use thiserror::Error;
 use super::rerouter::{Proposal, accept_replan, undo_replan};
 use crate::device::{Device, DeviceError};
 use crate::outbox::AppendOutcome;
-use doorstep_shared::EventPayload;
-use doorstep_shared::protocol::PushStatus;
 
 /// Where the accepted proposal is kept between runs (`meta`; empty: none).
 const ACCEPTED_KEY: &str = "replan_accepted";
@@ -63,20 +61,8 @@ fn remember(device: &Device, accepted: Option<&Proposal>) {
 /// Whether `proposal` is still the latest replan of its route on this device, and the server
 /// has not refused it.
 fn still_latest(device: &Device, proposal: &Proposal) -> Result<bool, DeviceError> {
-    let latest = device.events()?.into_iter().rev().find(|e| {
-        matches!(&e.payload, EventPayload::RouteReplanned(r) if r.route_id == proposal.route_id)
-    });
-    let Some(latest) = latest else {
-        return Ok(false);
-    };
-    let EventPayload::RouteReplanned(r) = &latest.payload else {
-        return Ok(false);
-    };
-    let refused = device.sync_status()?.rejected.iter().any(|p| {
-        p.device_seq == latest.device_seq
-            && matches!(p.status, PushStatus::Rejected | PushStatus::Conflict)
-    });
-    Ok(r.inputs_digest == proposal.inputs_digest && !refused)
+    let latest = device.with_outbox(|o| o.latest_replan(proposal.route_id))?;
+    Ok(latest.is_some_and(|(r, refused)| r.inputs_digest == proposal.inputs_digest && !refused))
 }
 
 impl Review {
