@@ -8,70 +8,10 @@
 //! each proof links the previous evidence statement of the same device (the hash chain).
 
 use doorstep_shared::dashboard::{ProofReport, ProofVerdict};
-use doorstep_shared::event::{EventEnvelope, EventPayload, ProofCaptured};
 use doorstep_shared::evidence::{self, EvidenceError};
-use doorstep_shared::{BlobDigest, DeviceId, EventId, HlcStamp, ProblemCode, StopId};
-
-/// The push-time check: `Some` when the event must be rejected.
-pub fn push_check(env: &EventEnvelope) -> Option<(ProblemCode, String)> {
-    let EventPayload::ProofCaptured(proof) = &env.payload else {
-        return None;
-    };
-    proof.signature.as_ref()?;
-    match evidence::verify(&env.device_id, env.hlc, proof, None) {
-        Ok(_) => None,
-        Err(e) => {
-            tracing::warn!(stop_id = %proof.stop_id, error = %e, "proof signature rejected");
-            Some((ProblemCode::InvalidSignature, e.to_string()))
-        }
-    }
-}
-
-/// The push-time chain check: `Some(detail)` when a signed proof does not link to `head`, the
-/// statement digest of the device's previous logged proof (`None`: not asked for, skip).
-pub fn chain_check(env: &EventEnvelope, head: Option<&str>) -> Option<String> {
-    let EventPayload::ProofCaptured(proof) = &env.payload else {
-        return None;
-    };
-    proof.signature.as_ref()?;
-    let head = head?;
-    let e = evidence::check_link(proof, head).err()?;
-    tracing::warn!(stop_id = %proof.stop_id, device_seq = env.device_seq, error = %e, "proof chain rejected");
-    Some(format!(
-        "{e} (proof for attempt {} at device_seq {}: evidence of this device is missing or reordered)",
-        proof.attempt, env.device_seq
-    ))
-}
-
-/// The link a logged proof adds to its device's chain: its statement digest when it is signed
-/// and the signature verifies — the rule push applies (see `merge`), so a statement with a bad
-/// signature, or an unsigned proof, never becomes the head the next proof must link to. Stores
-/// use it to find a proof's `previous_statement`.
-pub fn chain_link(device: &DeviceId, hlc: HlcStamp, payload: &EventPayload) -> Option<String> {
-    let EventPayload::ProofCaptured(proof) = payload else {
-        return None;
-    };
-    proof.signature.as_ref()?;
-    evidence::verify(device, hlc, proof, None).ok()?;
-    payload.evidence_link().map(str::to_owned)
-}
-
-/// One logged proof event with what the store knows around it.
-#[derive(Clone, Debug)]
-pub struct LoggedProof {
-    pub event_id: EventId,
-    pub device_id: DeviceId,
-    pub device_seq: u64,
-    pub hlc: HlcStamp,
-    /// The push outcome recorded for the event (`applied`, `rejected`, …).
-    pub status: String,
-    pub proof: ProofCaptured,
-    /// The device's public key registered at enrollment.
-    pub registered_key: Option<String>,
-    /// The chain head this proof had to link: the [`chain_link`] of the device's latest earlier
-    /// proof that has one, empty for its first.
-    pub previous_statement: String,
-}
+use doorstep_shared::{BlobDigest, StopId};
+pub use doorstep_store::evidence::{chain_check, chain_link, push_check};
+pub use doorstep_store::{EvidenceLog, LoggedProof};
 
 /// Re-verifies every proof of a stop. `stored` tells whether a blob is on the server.
 pub fn verify_stop(
@@ -128,10 +68,4 @@ fn verdict(l: &LoggedProof, stored: &dyn Fn(&BlobDigest) -> bool) -> ProofVerdic
         thumbnails: l.proof.thumbnails.clone(),
         pending_blobs,
     }
-}
-
-/// Storage backends expose the proof events of a stop for re-verification.
-pub trait EvidenceLog {
-    /// Every logged proof event of `stop_id` (any outcome), in receive order.
-    fn logged_proofs(&self, stop_id: StopId) -> crate::store::StoreResult<Vec<LoggedProof>>;
 }

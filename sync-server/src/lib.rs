@@ -6,8 +6,9 @@
 //! state through `/v1/dispatch/*`.
 //!
 //! Layers: [`http`] (axum routes, extractors, problem+json) → [`service`] (transport-agnostic
-//! push/pull/commands over any [`store::Store`]) → [`store`] (SQLite today) with the pure
-//! decision logic in [`merge`].
+//! push/pull/commands over any [`store::Store`]) → the push and office algorithms and the pure
+//! decisions of `doorstep-store` ([`push`], [`office`], [`merge`]) → a backend in [`store`]
+//! that only stores.
 
 pub mod auth;
 pub mod blobs;
@@ -15,8 +16,8 @@ pub mod clock;
 pub mod evidence;
 pub mod http;
 pub mod live;
-pub mod merge;
 pub mod metrics;
+pub use doorstep_store::{merge, office, push};
 pub mod presence;
 pub mod seed;
 pub mod service;

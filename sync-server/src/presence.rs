@@ -221,17 +221,7 @@ pub fn score_stop<E>(
     })
 }
 
-/// Storage backends expose a device's location fixes for presence scoring.
-pub trait LocationLog {
-    /// The device's logged `location_fixed` events whose fix time, on the server clock, may
-    /// fall in `(from_ms, to_ms]` (a superset is fine: the caller filters exactly).
-    fn location_fixes(
-        &self,
-        device: DeviceId,
-        from_ms: u64,
-        to_ms: u64,
-    ) -> crate::store::StoreResult<Vec<StoredEvent>>;
-}
+pub use crate::store::LocationLog;
 
 /// The presence report of `stop`, `None` when the stop does not exist.
 pub fn presence_report<S: crate::store::Store>(

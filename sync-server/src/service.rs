@@ -78,6 +78,9 @@ pub struct App<S: Store> {
     pub live: crate::live::LiveHub,
     /// How long a fresh enrollment code stays valid.
     pub enrollment_ttl_ms: u64,
+    /// How long an idempotency key claimed by a command that never finished (its server died
+    /// mid-command) blocks a retry with the same key.
+    pub idempotency_lease_ms: u64,
 }
 
 async fn blocking<T: Send + 'static>(
@@ -105,6 +108,7 @@ impl<S: Store> App<S> {
             feed: watch::channel(latest).0,
             live: crate::live::LiveHub::default(),
             enrollment_ttl_ms: 7 * 24 * 3_600_000,
+            idempotency_lease_ms: 60_000,
         }
     }
 
@@ -209,10 +213,12 @@ impl<S: Store> App<S> {
         let now = self.clock.now_ms();
         let ctx = PushContext {
             received_at_ms: now,
-            clock_offset_ms: req.sent_at_ms as i64 - now as i64,
+            clock_offset_ms: crate::store::clock_offset_ms(req.sent_at_ms, now),
         };
         let store = self.store.clone();
-        let outcome = blocking(move || store.push(device, &req, ctx).map(|o| (o, req))).await?;
+        let outcome =
+            blocking(move || crate::push::push(&*store, device, &req, ctx).map(|o| (o, req)))
+                .await?;
         let (outcome, req) = outcome;
         self.record_push_metrics(device, &req, &outcome, ctx);
         self.live.notify(crate::live::push_event(
@@ -266,8 +272,8 @@ impl<S: Store> App<S> {
             if r.status != doorstep_shared::protocol::PushStatus::Applied {
                 return None;
             }
-            let happened = *device_time.get(&r.device_seq)? as i64 - ctx.clock_offset_ms;
-            Some(((ctx.received_at_ms as i64 - happened).max(0) as f64) / 1000.0)
+            let age = crate::push::age_on_arrival_ms(*device_time.get(&r.device_seq)?, ctx);
+            Some((age.max(0) as f64) / 1000.0)
         }));
         if outcome.effects.late_replays > 0 {
             m.inc(
@@ -380,7 +386,9 @@ impl<S: Store> App<S> {
         };
         let store = self.store.clone();
         let (kind, stop_id) = (ev.payload.kind(), ev.payload.stop_id());
-        let outcome = blocking(move || store.record_office_event(ev)).await?;
+        let event_id = doorstep_shared::EventId(uuid::Uuid::now_v7());
+        let outcome =
+            blocking(move || crate::office::record_office_event(&*store, &ev, event_id)).await?;
         if matches!(outcome, OfficeOutcome::Applied { .. }) {
             self.live.notify(crate::live::office_event(
                 kind,
@@ -423,7 +431,8 @@ impl<S: Store> App<S> {
             hash,
             self.clock.now_ms(),
         );
-        match blocking(move || store.begin_idempotent(&k, &h, now)).await? {
+        let lease = self.idempotency_lease_ms;
+        match blocking(move || store.begin_idempotent(&k, &h, now, lease)).await? {
             IdempotencyState::InProgress => {
                 Err(ApiError::bare(ProblemCode::IdempotencyKeyInProgress))
             }

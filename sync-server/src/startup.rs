@@ -37,7 +37,7 @@ pub fn build_app(
     database_url: &str,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Arc<App<crate::store::sqlite::SqliteStore>>> {
-    let store = crate::store::open(database_url)
+    let store = crate::store::open_sqlite(database_url)
         .map_err(|e| anyhow::anyhow!("cannot open database {database_url}: {e}"))?;
     Ok(Arc::new(App::new(Arc::new(store), clock)))
 }

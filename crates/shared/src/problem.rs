@@ -62,6 +62,9 @@ pub enum ProblemCode {
     /// A signed proof whose `prev_link` is not the statement digest of the device's previous
     /// proof: evidence is missing or was reordered (quarantined, escalated).
     EvidenceChainBroken,
+    /// The event reuses the `event_id` of an already logged event with another intent: event
+    /// ids must be unique (quarantined and escalated).
+    EventIdReused,
     // --- blob upload problems (`/v1/uploads`) ---
     /// No upload session with this id; create a new one.
     UploadNotFound,
@@ -95,6 +98,7 @@ impl ProblemCode {
             | IllegalTransition
             | InvalidSignature
             | EvidenceChainBroken
+            | EventIdReused
             | DigestMismatch => 422,
             UploadNotFound => 404,
             UploadExpired => 410,
@@ -138,6 +142,7 @@ impl ProblemCode {
             ClockSkew => "clock_skew",
             LateReplay => "late_replay",
             EvidenceChainBroken => "evidence_chain_broken",
+            EventIdReused => "event_id_reused",
             UploadNotFound => "upload_not_found",
             UploadExpired => "upload_expired",
             UploadOffsetMismatch => "upload_offset_mismatch",
@@ -177,6 +182,7 @@ impl ProblemCode {
             ClockSkew => "Device clock skew beyond bound",
             LateReplay => "Late replay",
             EvidenceChainBroken => "Evidence chain broken",
+            EventIdReused => "Event id reused with another intent",
             UploadNotFound => "No such upload session",
             UploadExpired => "Upload session expired",
             UploadOffsetMismatch => "Upload offset mismatch",
@@ -228,6 +234,7 @@ mod tests {
             ProblemCode::IdempotencyKeyReused,
             ProblemCode::LateReplay,
             ProblemCode::EvidenceChainBroken,
+            ProblemCode::EventIdReused,
             ProblemCode::UploadNotFound,
             ProblemCode::UploadExpired,
             ProblemCode::UploadOffsetMismatch,

@@ -3,29 +3,9 @@
 //! simulator). The bytes received so far live in the blob store's staging file of the session.
 
 use crate::store::StoreResult;
-use doorstep_shared::BlobDigest;
+pub use crate::store::{SessionRecord, UploadSessions};
 use std::collections::HashMap;
 use std::sync::Mutex;
-
-/// One open upload session.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SessionRecord {
-    pub id: String,
-    pub digest: BlobDigest,
-    pub size: u64,
-    /// Bytes received and verified chunk by chunk.
-    pub offset: u64,
-    pub expires_at_ms: u64,
-}
-
-pub trait UploadSessions: Send + Sync + 'static {
-    fn insert_session(&self, s: &SessionRecord) -> StoreResult<()>;
-    fn session(&self, id: &str) -> StoreResult<Option<SessionRecord>>;
-    fn advance_session(&self, id: &str, offset: u64, expires_at_ms: u64) -> StoreResult<()>;
-    fn remove_session(&self, id: &str) -> StoreResult<()>;
-    /// Deletes every session expired at `now_ms` and returns their ids.
-    fn remove_expired_sessions(&self, now_ms: u64) -> StoreResult<Vec<String>>;
-}
 
 /// Sessions in memory: lost on restart.
 #[derive(Default)]

@@ -2,8 +2,8 @@
 //! per-stop state decoding: the derived status column is enough), a route's stops are read on
 //! demand, and the metrics are aggregated from the event log over a time window.
 
+use super::SqlResult;
 use super::{SqliteStore, id, json};
-use crate::store::StoreResult;
 use doorstep_shared::dashboard::{
     AttemptGroup, Count, DashboardMetrics, FleetCourier, FleetSnapshot, MapStatus,
     OFFLINE_AFTER_MS, RouteDetail, RouteStop, StopContext, StopCounts,
@@ -83,7 +83,7 @@ struct Row {
 }
 
 impl SqliteStore {
-    fn statuses(&self) -> StoreResult<HashMap<String, StopStatus>> {
+    fn statuses(&self) -> SqlResult<HashMap<String, StopStatus>> {
         let conn = self.read();
         let mut q = conn.prepare_cached("SELECT stop_id, status FROM stops")?;
         let rows = q
@@ -97,7 +97,7 @@ impl SqliteStore {
         Ok(rows)
     }
 
-    pub(crate) fn fleet_impl(&self, now_ms: u64) -> StoreResult<FleetSnapshot> {
+    pub(crate) fn fleet_impl(&self, now_ms: u64) -> SqlResult<FleetSnapshot> {
         let statuses = self.statuses()?;
         let devices = self.device_health_impl()?;
         let conn = self.read();
@@ -169,7 +169,7 @@ impl SqliteStore {
         })
     }
 
-    fn plan(&self, route: RouteId) -> StoreResult<Option<(RouteAssigned, String)>> {
+    fn plan(&self, route: RouteId) -> SqlResult<Option<(RouteAssigned, String)>> {
         let row: Option<(String, String)> = self
             .read()
             .query_row(
@@ -185,7 +185,7 @@ impl SqliteStore {
         })
     }
 
-    fn route_stops(&self, plan: &RouteAssigned) -> StoreResult<Vec<RouteStop>> {
+    fn route_stops(&self, plan: &RouteAssigned) -> SqlResult<Vec<RouteStop>> {
         let conn = self.read();
         let mut q = conn.prepare_cached("SELECT status FROM stops WHERE stop_id = ?1")?;
         let mut out = Vec::with_capacity(plan.stops.len());
@@ -207,7 +207,7 @@ impl SqliteStore {
         Ok(out)
     }
 
-    pub(crate) fn route_detail_impl(&self, route: RouteId) -> StoreResult<Option<RouteDetail>> {
+    pub(crate) fn route_detail_impl(&self, route: RouteId) -> SqlResult<Option<RouteDetail>> {
         let Some((plan, courier_name)) = self.plan(route)? else {
             return Ok(None);
         };
@@ -223,7 +223,7 @@ impl SqliteStore {
         }))
     }
 
-    pub(crate) fn stop_context_impl(&self, stop: StopId) -> StoreResult<Option<StopContext>> {
+    pub(crate) fn stop_context_impl(&self, stop: StopId) -> SqlResult<Option<StopContext>> {
         let route: Option<String> = self
             .read()
             .query_row(
@@ -250,7 +250,7 @@ impl SqliteStore {
         }))
     }
 
-    fn metric_rows(&self, since_ms: u64) -> StoreResult<Vec<Row>> {
+    fn metric_rows(&self, since_ms: u64) -> SqlResult<Vec<Row>> {
         let conn = self.read();
         let mut q = conn.prepare_cached(
             "SELECT e.status, e.code, e.received_at_ms, e.device_time_ms, e.clock_offset_ms,
@@ -287,7 +287,7 @@ impl SqliteStore {
 
     /// Whether a failed first attempt was "customer absent" without presence evidence, by the
     /// shared scorer over the stop's synced facts (see [`crate::presence`]).
-    fn no_real_first_attempt(&self, row: &Row) -> StoreResult<bool> {
+    fn no_real_first_attempt(&self, row: &Row) -> SqlResult<bool> {
         if row.reason.as_deref() != Some("customer_absent") {
             return Ok(false);
         }
@@ -298,7 +298,7 @@ impl SqliteStore {
     }
 
     /// Whether the first attempt at `stop` is classed as no real attempt by its presence report.
-    pub(crate) fn first_attempt_is_no_real(&self, stop: StopId) -> StoreResult<bool> {
+    pub(crate) fn first_attempt_is_no_real(&self, stop: StopId) -> SqlResult<bool> {
         let report = crate::presence::presence_report(self, stop)?;
         Ok(report
             .and_then(|r| r.attempts.into_iter().find(|a| a.attempt == 1))
@@ -310,7 +310,7 @@ impl SqliteStore {
         now_ms: u64,
         bucket_ms: u64,
         buckets: u32,
-    ) -> StoreResult<DashboardMetrics> {
+    ) -> SqlResult<DashboardMetrics> {
         let bucket_ms = bucket_ms.max(1_000);
         let end = (now_ms / bucket_ms + 1) * bucket_ms;
         let since = end.saturating_sub(bucket_ms * u64::from(buckets.max(1)));

@@ -1,7 +1,8 @@
 //! Couriers, devices, enrollment codes and dispatcher tokens.
 
+use super::SqlResult;
 use super::{SqliteStore, id};
-use crate::store::{DeviceAuth, DispatcherAuth, StoreResult};
+use crate::store::{DeviceAuth, DispatcherAuth};
 use doorstep_shared::{CourierId, DeviceId};
 use rusqlite::{OptionalExtension, params};
 
@@ -11,7 +12,7 @@ impl SqliteStore {
         courier: CourierId,
         name: &str,
         region: &str,
-    ) -> StoreResult<()> {
+    ) -> SqlResult<()> {
         self.write().execute(
             "INSERT INTO couriers (courier_id, name, region) VALUES (?1, ?2, ?3)
              ON CONFLICT(courier_id) DO UPDATE SET name = excluded.name, region = excluded.region",
@@ -25,7 +26,7 @@ impl SqliteStore {
         courier: CourierId,
         code_hash: &str,
         expires: u64,
-    ) -> StoreResult<()> {
+    ) -> SqlResult<()> {
         self.write().execute(
             "INSERT INTO enrollment_codes (code_hash, courier_id, expires_at_ms) VALUES (?1, ?2, ?3)",
             params![code_hash, courier.to_string(), expires as i64],
@@ -41,7 +42,7 @@ impl SqliteStore {
         token_hash: &str,
         public_key: Option<&str>,
         now_ms: u64,
-    ) -> StoreResult<Option<CourierId>> {
+    ) -> SqlResult<Option<CourierId>> {
         let mut conn = self.write();
         let tx = conn.transaction()?;
         let courier: Option<String> = tx
@@ -65,7 +66,7 @@ impl SqliteStore {
         Ok(Some(id(courier)?))
     }
 
-    pub(crate) fn device_by_token_impl(&self, token_hash: &str) -> StoreResult<Option<DeviceAuth>> {
+    pub(crate) fn device_by_token_impl(&self, token_hash: &str) -> SqlResult<Option<DeviceAuth>> {
         let row = self
             .read()
             .query_row(
@@ -82,7 +83,7 @@ impl SqliteStore {
         Ok(row)
     }
 
-    pub(crate) fn create_dispatcher_impl(&self, name: &str, token_hash: &str) -> StoreResult<()> {
+    pub(crate) fn create_dispatcher_impl(&self, name: &str, token_hash: &str) -> SqlResult<()> {
         self.write().execute(
             "INSERT INTO dispatchers (token_hash, name) VALUES (?1, ?2)",
             params![token_hash, name],
@@ -93,7 +94,7 @@ impl SqliteStore {
     pub(crate) fn dispatcher_by_token_impl(
         &self,
         token_hash: &str,
-    ) -> StoreResult<Option<DispatcherAuth>> {
+    ) -> SqlResult<Option<DispatcherAuth>> {
         let row = self
             .read()
             .query_row(

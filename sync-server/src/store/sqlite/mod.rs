@@ -13,7 +13,7 @@ mod push;
 mod reads;
 mod uploads;
 
-use super::{StoreError, StoreResult};
+use super::StoreError;
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
     include_str!("schema_v2.sql"),
     include_str!("schema_v3.sql"),
+    include_str!("schema_v4.sql"),
 ];
 const READERS: usize = 3;
 
@@ -32,16 +33,46 @@ pub struct SqliteStore {
     next_reader: AtomicUsize,
 }
 
-impl From<rusqlite::Error> for StoreError {
+/// What a call fails with inside this backend: an SQLite error, classified into a
+/// [`StoreError`] at the trait boundary ([`db`]), or a store error raised here.
+#[derive(Debug)]
+pub(crate) enum SqlError {
+    Sql(rusqlite::Error),
+    Store(StoreError),
+}
+
+pub(crate) type SqlResult<T> = Result<T, SqlError>;
+
+impl From<rusqlite::Error> for SqlError {
     fn from(e: rusqlite::Error) -> Self {
+        Self::Sql(e)
+    }
+}
+
+impl From<StoreError> for SqlError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<SqlError> for StoreError {
+    fn from(e: SqlError) -> Self {
         use rusqlite::ErrorCode::*;
-        match e.sqlite_error_code() {
-            Some(DatabaseBusy | DatabaseLocked | DiskFull | SystemIoFailure | OutOfMemory) => {
-                StoreError::Transient(e.to_string())
-            }
-            _ => StoreError::Fatal(e.to_string()),
+        match e {
+            SqlError::Store(e) => e,
+            SqlError::Sql(e) => match e.sqlite_error_code() {
+                Some(DatabaseBusy | DatabaseLocked | DiskFull | SystemIoFailure | OutOfMemory) => {
+                    StoreError::Transient(e.to_string())
+                }
+                _ => StoreError::Fatal(e.to_string()),
+            },
         }
     }
+}
+
+/// Runs backend code and classifies its failure for the caller of the trait.
+pub(crate) fn db<T>(f: impl FnOnce() -> SqlResult<T>) -> crate::store::StoreResult<T> {
+    f().map_err(StoreError::from)
 }
 
 fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
@@ -50,7 +81,7 @@ fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn configure(conn: &Connection) -> StoreResult<()> {
+fn configure(conn: &Connection) -> SqlResult<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -62,13 +93,14 @@ fn configure(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
-fn migrate(conn: &mut Connection) -> StoreResult<()> {
+fn migrate(conn: &mut Connection) -> SqlResult<()> {
     let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > MIGRATIONS.len() {
         return Err(StoreError::Fatal(format!(
             "database schema version {version} is newer than this server ({})",
             MIGRATIONS.len()
-        )));
+        ))
+        .into());
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         let tx = conn.transaction()?;
@@ -81,7 +113,11 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
-    pub fn open(path: &Path) -> StoreResult<Self> {
+    pub fn open(path: &Path) -> crate::store::StoreResult<Self> {
+        db(|| Self::open_sql(path))
+    }
+
+    fn open_sql(path: &Path) -> SqlResult<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Fatal(format!("cannot create {}: {e}", dir.display())))?;
@@ -98,7 +134,7 @@ impl SqliteStore {
                 c.busy_timeout(std::time::Duration::from_secs(5))?;
                 Ok(Mutex::new(c))
             })
-            .collect::<StoreResult<Vec<_>>>()?;
+            .collect::<SqlResult<Vec<_>>>()?;
         Ok(Self {
             writer: Mutex::new(writer),
             readers,
@@ -107,7 +143,11 @@ impl SqliteStore {
     }
 
     /// A private in-memory database (tests and the deterministic simulator).
-    pub fn open_in_memory() -> StoreResult<Self> {
+    pub fn open_in_memory() -> crate::store::StoreResult<Self> {
+        db(Self::open_in_memory_sql)
+    }
+
+    fn open_in_memory_sql() -> SqlResult<Self> {
         let mut writer = Connection::open_in_memory()?;
         writer.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut writer)?;
@@ -148,8 +188,8 @@ fn json<T: serde::de::DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
     })
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Fatal(e.to_string()))
+fn to_json<T: serde::Serialize>(v: &T) -> SqlResult<String> {
+    serde_json::to_string(v).map_err(|e| SqlError::Store(StoreError::Fatal(e.to_string())))
 }
 
 fn enum_str<T: serde::Serialize>(v: &T) -> String {
@@ -164,24 +204,24 @@ fn enum_from<T: serde::de::DeserializeOwned>(s: &str) -> Option<T> {
 }
 
 impl super::Store for SqliteStore {
-    fn ping(&self) -> StoreResult<()> {
-        self.ping_impl()
+    fn ping(&self) -> crate::store::StoreResult<()> {
+        db(|| self.ping_impl())
     }
     fn create_courier(
         &self,
         courier_id: doorstep_shared::CourierId,
         name: &str,
         region: &str,
-    ) -> StoreResult<()> {
-        self.create_courier_impl(courier_id, name, region)
+    ) -> crate::store::StoreResult<()> {
+        db(|| self.create_courier_impl(courier_id, name, region))
     }
     fn create_enrollment_code(
         &self,
         courier_id: doorstep_shared::CourierId,
         code_hash: &str,
         expires_at_ms: u64,
-    ) -> StoreResult<()> {
-        self.create_enrollment_code_impl(courier_id, code_hash, expires_at_ms)
+    ) -> crate::store::StoreResult<()> {
+        db(|| self.create_enrollment_code_impl(courier_id, code_hash, expires_at_ms))
     }
     fn enroll_device(
         &self,
@@ -191,138 +231,156 @@ impl super::Store for SqliteStore {
         token_hash: &str,
         public_key: Option<&str>,
         now_ms: u64,
-    ) -> StoreResult<Option<doorstep_shared::CourierId>> {
-        self.enroll_device_impl(code_hash, device_id, name, token_hash, public_key, now_ms)
+    ) -> crate::store::StoreResult<Option<doorstep_shared::CourierId>> {
+        db(|| self.enroll_device_impl(code_hash, device_id, name, token_hash, public_key, now_ms))
     }
-    fn device_by_token(&self, token_hash: &str) -> StoreResult<Option<super::DeviceAuth>> {
-        self.device_by_token_impl(token_hash)
-    }
-    fn create_dispatcher(&self, name: &str, token_hash: &str) -> StoreResult<()> {
-        self.create_dispatcher_impl(name, token_hash)
-    }
-    fn dispatcher_by_token(&self, token_hash: &str) -> StoreResult<Option<super::DispatcherAuth>> {
-        self.dispatcher_by_token_impl(token_hash)
-    }
-    fn push(
+    fn device_by_token(
         &self,
-        device: super::DeviceAuth,
-        req: &doorstep_shared::protocol::PushRequest,
-        ctx: super::PushContext,
-    ) -> StoreResult<super::PushOutcome> {
-        self.push_impl(device, req, ctx)
+        token_hash: &str,
+    ) -> crate::store::StoreResult<Option<super::DeviceAuth>> {
+        db(|| self.device_by_token_impl(token_hash))
+    }
+    fn create_dispatcher(&self, name: &str, token_hash: &str) -> crate::store::StoreResult<()> {
+        db(|| self.create_dispatcher_impl(name, token_hash))
+    }
+    fn dispatcher_by_token(
+        &self,
+        token_hash: &str,
+    ) -> crate::store::StoreResult<Option<super::DispatcherAuth>> {
+        db(|| self.dispatcher_by_token_impl(token_hash))
+    }
+    fn push_unit(
+        &self,
+        device: doorstep_shared::DeviceId,
+        work: &mut super::PushWork<'_>,
+    ) -> crate::store::StoreResult<()> {
+        db(|| self.push_unit_impl(device, work))
     }
     fn pull(
         &self,
         courier: doorstep_shared::CourierId,
         cursor: u64,
         limit: u32,
-    ) -> StoreResult<(Vec<doorstep_shared::protocol::Change>, bool)> {
-        self.pull_impl(courier, cursor, limit)
+    ) -> crate::store::StoreResult<(Vec<doorstep_shared::protocol::Change>, bool)> {
+        db(|| self.pull_impl(courier, cursor, limit))
     }
-    fn latest_cursor(&self) -> StoreResult<u64> {
-        self.latest_cursor_impl()
+    fn latest_cursor(&self) -> crate::store::StoreResult<u64> {
+        db(|| self.latest_cursor_impl())
     }
     fn route_for_courier(
         &self,
         courier: doorstep_shared::CourierId,
         route: doorstep_shared::RouteId,
-    ) -> StoreResult<super::RouteAccess> {
-        self.route_for_courier_impl(courier, route)
+    ) -> crate::store::StoreResult<super::RouteAccess> {
+        db(|| self.route_for_courier_impl(courier, route))
     }
     fn route_owner(
         &self,
         route: doorstep_shared::RouteId,
-    ) -> StoreResult<Option<doorstep_shared::CourierId>> {
-        let conn = self.read();
-        office::route_courier(&conn, route)
+    ) -> crate::store::StoreResult<Option<doorstep_shared::CourierId>> {
+        db(|| {
+            let conn = self.read();
+            office::route_courier(&conn, route)
+        })
     }
-    fn record_office_event(&self, event: super::OfficeEvent) -> StoreResult<super::OfficeOutcome> {
-        self.record_office_event_impl(event)
+    fn office_unit(&self, work: &mut super::OfficeWork<'_>) -> crate::store::StoreResult<()> {
+        db(|| self.office_unit_impl(work))
     }
     fn begin_idempotent(
         &self,
         key: &str,
         request_hash: &str,
         now_ms: u64,
-    ) -> StoreResult<super::IdempotencyState> {
-        self.begin_idempotent_impl(key, request_hash, now_ms)
+        lease_ms: u64,
+    ) -> crate::store::StoreResult<super::IdempotencyState> {
+        db(|| self.begin_idempotent_impl(key, request_hash, now_ms, lease_ms))
     }
-    fn finish_idempotent(&self, key: &str, status: u16, body: &str) -> StoreResult<()> {
-        self.finish_idempotent_impl(key, status, body)
-    }
-    fn abandon_idempotent(&self, key: &str) -> StoreResult<()> {
-        self.abandon_idempotent_impl(key)
-    }
-    fn open_escalation(
+    fn finish_idempotent(
         &self,
-        esc: &crate::merge::NewEscalation,
-        device: Option<doorstep_shared::DeviceId>,
-        now_ms: u64,
-    ) -> StoreResult<()> {
-        self.open_escalation_impl(esc, device, now_ms)
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> crate::store::StoreResult<()> {
+        db(|| self.finish_idempotent_impl(key, status, body))
     }
-    fn resolve_escalation(&self, id: doorstep_shared::EscalationId) -> StoreResult<bool> {
-        self.resolve_escalation_impl(id)
+    fn abandon_idempotent(&self, key: &str) -> crate::store::StoreResult<()> {
+        db(|| self.abandon_idempotent_impl(key))
     }
-    fn couriers(&self) -> StoreResult<Vec<doorstep_shared::protocol::CourierSummary>> {
-        self.couriers_impl()
+    fn open_escalation(&self, esc: &super::EscalationRecord<'_>) -> crate::store::StoreResult<()> {
+        db(|| self.open_escalation_impl(esc))
     }
-    fn device_health(&self) -> StoreResult<Vec<doorstep_shared::protocol::DeviceHealth>> {
-        self.device_health_impl()
+    fn resolve_escalation(
+        &self,
+        id: doorstep_shared::EscalationId,
+    ) -> crate::store::StoreResult<bool> {
+        db(|| self.resolve_escalation_impl(id))
     }
-    fn routes(&self) -> StoreResult<Vec<doorstep_shared::protocol::RouteSummary>> {
-        self.routes_impl()
+    fn couriers(
+        &self,
+    ) -> crate::store::StoreResult<Vec<doorstep_shared::protocol::CourierSummary>> {
+        db(|| self.couriers_impl())
+    }
+    fn device_health(
+        &self,
+    ) -> crate::store::StoreResult<Vec<doorstep_shared::protocol::DeviceHealth>> {
+        db(|| self.device_health_impl())
+    }
+    fn routes(&self) -> crate::store::StoreResult<Vec<doorstep_shared::protocol::RouteSummary>> {
+        db(|| self.routes_impl())
     }
     fn stop_state(
         &self,
         stop: doorstep_shared::StopId,
-    ) -> StoreResult<Option<doorstep_shared::StopState>> {
-        self.stop_state_impl(stop)
+    ) -> crate::store::StoreResult<Option<doorstep_shared::StopState>> {
+        db(|| self.stop_state_impl(stop))
     }
     fn stop_detail(
         &self,
         stop: doorstep_shared::StopId,
-    ) -> StoreResult<Option<doorstep_shared::protocol::StopDetail>> {
-        self.stop_detail_impl(stop)
+    ) -> crate::store::StoreResult<Option<doorstep_shared::protocol::StopDetail>> {
+        db(|| self.stop_detail_impl(stop))
     }
     fn device_events(
         &self,
         device: doorstep_shared::DeviceId,
         after_seq: u64,
         limit: u32,
-    ) -> StoreResult<Vec<doorstep_shared::protocol::StoredEvent>> {
-        self.device_events_impl(device, after_seq, limit)
+    ) -> crate::store::StoreResult<Vec<doorstep_shared::protocol::StoredEvent>> {
+        db(|| self.device_events_impl(device, after_seq, limit))
     }
     fn escalations(
         &self,
         open_only: bool,
-    ) -> StoreResult<Vec<doorstep_shared::protocol::Escalation>> {
-        self.escalations_impl(open_only)
+    ) -> crate::store::StoreResult<Vec<doorstep_shared::protocol::Escalation>> {
+        db(|| self.escalations_impl(open_only))
     }
-    fn first_attempt_stats(&self) -> StoreResult<super::FirstAttemptStats> {
-        self.first_attempt_stats_impl()
+    fn first_attempt_stats(&self) -> crate::store::StoreResult<super::FirstAttemptStats> {
+        db(|| self.first_attempt_stats_impl())
     }
-    fn fleet(&self, now_ms: u64) -> StoreResult<doorstep_shared::dashboard::FleetSnapshot> {
-        self.fleet_impl(now_ms)
+    fn fleet(
+        &self,
+        now_ms: u64,
+    ) -> crate::store::StoreResult<doorstep_shared::dashboard::FleetSnapshot> {
+        db(|| self.fleet_impl(now_ms))
     }
     fn route_detail(
         &self,
         route: doorstep_shared::RouteId,
-    ) -> StoreResult<Option<doorstep_shared::dashboard::RouteDetail>> {
-        self.route_detail_impl(route)
+    ) -> crate::store::StoreResult<Option<doorstep_shared::dashboard::RouteDetail>> {
+        db(|| self.route_detail_impl(route))
     }
     fn stop_context(
         &self,
         stop: doorstep_shared::StopId,
-    ) -> StoreResult<Option<doorstep_shared::dashboard::StopContext>> {
-        self.stop_context_impl(stop)
+    ) -> crate::store::StoreResult<Option<doorstep_shared::dashboard::StopContext>> {
+        db(|| self.stop_context_impl(stop))
     }
     fn dashboard_metrics(
         &self,
         now_ms: u64,
         bucket_ms: u64,
         buckets: u32,
-    ) -> StoreResult<doorstep_shared::dashboard::DashboardMetrics> {
-        self.dashboard_metrics_impl(now_ms, bucket_ms, buckets)
+    ) -> crate::store::StoreResult<doorstep_shared::dashboard::DashboardMetrics> {
+        db(|| self.dashboard_metrics_impl(now_ms, bucket_ms, buckets))
     }
 }

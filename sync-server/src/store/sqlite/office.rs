@@ -2,16 +2,144 @@
 //! escalations. Office events go through the same log, intents and fold as street events, and
 //! every courier concerned gets a feed row to pull.
 
-use super::push::{insert_escalation, load_stop, save_stop};
+use super::push::{insert_escalation, known_intent, load_stop, save_stop, seq_param};
+use super::{SqlResult, db};
 use super::{SqliteStore, json, to_json};
-use crate::merge::{NewEscalation, contact_escalation, state_escalations};
-use crate::store::{IdempotencyState, OfficeEvent, OfficeOutcome, StoreResult};
-use doorstep_shared::event::{EventPayload, RouteAssigned};
-use doorstep_shared::intent::{fingerprint, intent_key};
-use doorstep_shared::{CourierId, DeviceId, EscalationId, EventId, RouteId, StopState};
+use crate::merge::{KnownIntent, StopRecord};
+use crate::store::{
+    EscalationRecord, IdempotencyState, OfficeEventRow, OfficeUnit, OfficeWork, OfficeWrite,
+};
+use doorstep_shared::event::RouteAssigned;
+use doorstep_shared::{CourierId, EscalationId, RouteId, StopId, StopState};
 use rusqlite::{Connection, OptionalExtension, params};
 
-fn load_plan(tx: &Connection, route: RouteId) -> StoreResult<Option<RouteAssigned>> {
+struct SqliteOffice<'c> {
+    conn: &'c Connection,
+}
+
+impl OfficeUnit for SqliteOffice<'_> {
+    fn known_intent(&mut self, intent_key: &str) -> crate::store::StoreResult<Option<KnownIntent>> {
+        db(|| known_intent(self.conn, intent_key))
+    }
+
+    fn lock_stops(&mut self, _stops: &[StopId]) -> crate::store::StoreResult<()> {
+        db(|| {
+            Ok(()) // the IMMEDIATE transaction already holds the database's only write lock
+        })
+    }
+
+    fn stop(&mut self, stop: StopId) -> crate::store::StoreResult<Option<StopRecord>> {
+        db(|| load_stop(self.conn, stop))
+    }
+
+    fn plan(&mut self, route: RouteId) -> crate::store::StoreResult<Option<RouteAssigned>> {
+        db(|| load_plan(self.conn, route))
+    }
+
+    fn route_courier(&mut self, route: RouteId) -> crate::store::StoreResult<Option<CourierId>> {
+        db(|| route_courier(self.conn, route))
+    }
+
+    fn failed_contacts(&mut self, stop: StopId) -> crate::store::StoreResult<u32> {
+        db(|| {
+            Ok(self.conn.query_row(
+                "SELECT COUNT(*) FROM contact_attempts WHERE stop_id = ?1 AND reached = 0",
+                [stop.to_string()],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
+    fn write(&mut self, write: &OfficeWrite) -> crate::store::StoreResult<()> {
+        db(|| {
+            let conn = self.conn;
+            match write {
+                OfficeWrite::SavePlan(plan) => save_plan(conn, plan)?,
+                OfficeWrite::PlaceStop { stop, route } => {
+                    conn.execute(
+                    "INSERT INTO stops (stop_id, route_id, state, status) VALUES (?1, ?2, ?3, '')
+                     ON CONFLICT(stop_id) DO UPDATE SET route_id = excluded.route_id",
+                    params![stop.to_string(), route.to_string(), StopState::new(*stop).to_bytes()],
+                )?;
+                }
+                OfficeWrite::Assign { stop, courier } => {
+                    conn.execute(
+                    "INSERT OR IGNORE INTO stop_assignments (stop_id, courier_id) VALUES (?1, ?2)",
+                    params![stop.to_string(), courier.to_string()],
+                )?;
+                }
+                OfficeWrite::ResolveEscalation(id) => {
+                    conn.execute(
+                        "UPDATE escalations SET resolved = 1 WHERE escalation_id = ?1",
+                        [id.to_string()],
+                    )?;
+                }
+                OfficeWrite::Contact {
+                    intent_key,
+                    stop,
+                    reached,
+                } => {
+                    conn.execute(
+                    "INSERT OR IGNORE INTO contact_attempts (intent_key, stop_id, reached) VALUES (?1, ?2, ?3)",
+                    params![intent_key, stop.to_string(), reached],
+                )?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn log_event(&mut self, row: &OfficeEventRow<'_>) -> crate::store::StoreResult<u64> {
+        db(|| {
+            self.conn.execute(
+            "INSERT INTO events (event_id, intent_key, fingerprint, kind, stop_id, hlc_wall, hlc_logical,
+                 received_at_ms, status, payload)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'applied', ?9)",
+            params![
+                row.event_id.to_string(),
+                row.intent_key,
+                row.fingerprint,
+                row.payload.kind(),
+                row.payload.stop_id().map(|s| s.to_string()),
+                seq_param(row.hlc.wall_ms),
+                row.hlc.logical,
+                seq_param(row.recorded_at_ms),
+                to_json(row.payload)?
+            ],
+        )?;
+            let log_seq = self.conn.last_insert_rowid();
+            self.conn.execute(
+                "INSERT INTO intents (intent_key, fingerprint, event_id) VALUES (?1, ?2, ?3)",
+                params![row.intent_key, row.fingerprint, row.event_id.to_string()],
+            )?;
+            Ok(u64::try_from(log_seq).unwrap_or(0))
+        })
+    }
+
+    fn save_stop(&mut self, state: &StopState) -> crate::store::StoreResult<()> {
+        db(|| save_stop(self.conn, state))
+    }
+
+    fn open_escalation(&mut self, esc: &EscalationRecord<'_>) -> crate::store::StoreResult<()> {
+        db(|| insert_escalation(self.conn, esc))
+    }
+
+    fn append_feed(
+        &mut self,
+        courier: CourierId,
+        log_position: u64,
+    ) -> crate::store::StoreResult<u64> {
+        db(|| {
+            self.conn.execute(
+                "INSERT INTO feed (courier_id, log_seq) VALUES (?1, ?2)",
+                params![courier.to_string(), seq_param(log_position)],
+            )?;
+            Ok(u64::try_from(self.conn.last_insert_rowid()).unwrap_or(0))
+        })
+    }
+}
+
+fn load_plan(tx: &Connection, route: RouteId) -> SqlResult<Option<RouteAssigned>> {
     let s: Option<String> = tx
         .query_row(
             "SELECT plan_json FROM routes WHERE route_id = ?1",
@@ -22,7 +150,7 @@ fn load_plan(tx: &Connection, route: RouteId) -> StoreResult<Option<RouteAssigne
     Ok(s.map(|s| json(&s)).transpose()?)
 }
 
-fn save_plan(tx: &Connection, plan: &RouteAssigned) -> StoreResult<()> {
+fn save_plan(tx: &Connection, plan: &RouteAssigned) -> SqlResult<()> {
     tx.execute(
         "INSERT INTO routes (route_id, courier_id, day, version, plan_json) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(route_id) DO UPDATE SET courier_id = excluded.courier_id, day = excluded.day,
@@ -32,7 +160,7 @@ fn save_plan(tx: &Connection, plan: &RouteAssigned) -> StoreResult<()> {
     Ok(())
 }
 
-pub(super) fn route_courier(tx: &Connection, route: RouteId) -> StoreResult<Option<CourierId>> {
+pub(super) fn route_courier(tx: &Connection, route: RouteId) -> SqlResult<Option<CourierId>> {
     let c: Option<String> = tx
         .query_row(
             "SELECT courier_id FROM routes WHERE route_id = ?1",
@@ -44,183 +172,12 @@ pub(super) fn route_courier(tx: &Connection, route: RouteId) -> StoreResult<Opti
 }
 
 impl SqliteStore {
-    pub(crate) fn record_office_event_impl(&self, ev: OfficeEvent) -> StoreResult<OfficeOutcome> {
+    pub(crate) fn office_unit_impl(&self, work: &mut OfficeWork<'_>) -> SqlResult<()> {
         let mut conn = self.write();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let key = intent_key(&ev.payload, &DeviceId(uuid::Uuid::nil()));
-        let fp = fingerprint(&ev.payload);
-        let known: Option<String> = tx
-            .query_row(
-                "SELECT fingerprint FROM intents WHERE intent_key = ?1",
-                [&key],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(known) = known {
-            return Ok(if known == fp {
-                OfficeOutcome::Duplicate
-            } else {
-                OfficeOutcome::Conflict(format!("{key} was already recorded with another payload"))
-            });
-        }
-        let event_id = EventId(uuid::Uuid::now_v7());
-        let mut audience: Vec<CourierId> = Vec::new();
-        let mut touched: Vec<(StopState, StopState)> = Vec::new();
-        match &ev.payload {
-            EventPayload::RouteAssigned(plan) => {
-                save_plan(&tx, plan)?;
-                audience.push(plan.courier_id);
-                for s in &plan.stops {
-                    tx.execute(
-                        "INSERT INTO stops (stop_id, route_id, state, status) VALUES (?1, ?2, ?3, '')
-                         ON CONFLICT(stop_id) DO UPDATE SET route_id = excluded.route_id",
-                        params![s.stop_id.to_string(), plan.route_id.to_string(), StopState::new(s.stop_id).to_bytes()],
-                    )?;
-                    tx.execute(
-                        "INSERT OR IGNORE INTO stop_assignments (stop_id, courier_id) VALUES (?1, ?2)",
-                        params![s.stop_id.to_string(), plan.courier_id.to_string()],
-                    )?;
-                    if let Some(rec) = load_stop(&tx, s.stop_id)? {
-                        let mut next = rec.state.clone();
-                        next.apply(event_id, ev.hlc, &ev.payload);
-                        touched.push((rec.state, next));
-                    }
-                }
-            }
-            EventPayload::EscalationResolved(e) => {
-                tx.execute(
-                    "UPDATE escalations SET resolved = 1 WHERE escalation_id = ?1",
-                    [e.escalation_id.to_string()],
-                )?;
-            }
-            other => {
-                let Some(stop_id) = other.stop_id() else {
-                    return Ok(OfficeOutcome::UnknownTarget(
-                        "event names no stop".to_owned(),
-                    ));
-                };
-                let Some(rec) = load_stop(&tx, stop_id)? else {
-                    return Ok(OfficeOutcome::UnknownTarget(format!(
-                        "stop {stop_id} does not exist"
-                    )));
-                };
-                let current_route = rec.state.route();
-                if let Some(c) = current_route
-                    .map(|r| route_courier(&tx, r))
-                    .transpose()?
-                    .flatten()
-                {
-                    audience.push(c);
-                }
-                if let EventPayload::StopReassigned(e) = other {
-                    let Some(mut to_plan) = load_plan(&tx, e.to_route)? else {
-                        return Ok(OfficeOutcome::UnknownTarget(format!(
-                            "route {} does not exist",
-                            e.to_route
-                        )));
-                    };
-                    if let Some(mut from_plan) = load_plan(&tx, e.from_route)? {
-                        if let Some(pos) = from_plan.stops.iter().position(|s| s.stop_id == stop_id)
-                        {
-                            let moved = from_plan.stops.remove(pos);
-                            to_plan.stops.push(moved);
-                        }
-                        save_plan(&tx, &from_plan)?;
-                    }
-                    save_plan(&tx, &to_plan)?;
-                    tx.execute(
-                        "UPDATE stops SET route_id = ?2 WHERE stop_id = ?1",
-                        params![stop_id.to_string(), e.to_route.to_string()],
-                    )?;
-                    tx.execute(
-                        "INSERT OR IGNORE INTO stop_assignments (stop_id, courier_id) VALUES (?1, ?2)",
-                        params![stop_id.to_string(), e.to_courier.to_string()],
-                    )?;
-                    audience.push(e.to_courier);
-                }
-                if let EventPayload::StopRescheduled(e) = other
-                    && let Some(route) = current_route
-                    && let Some(mut plan) = load_plan(&tx, route)?
-                {
-                    for s in plan.stops.iter_mut().filter(|s| s.stop_id == stop_id) {
-                        s.window = e.window;
-                    }
-                    save_plan(&tx, &plan)?;
-                }
-                let mut next = rec.state.clone();
-                next.apply(event_id, ev.hlc, other);
-                touched.push((rec.state, next));
-            }
-        }
-        tx.execute(
-            "INSERT INTO events (event_id, intent_key, fingerprint, kind, stop_id, hlc_wall, hlc_logical,
-                 received_at_ms, status, payload)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'applied', ?9)",
-            params![
-                event_id.to_string(),
-                key,
-                fp,
-                ev.payload.kind(),
-                ev.payload.stop_id().map(|s| s.to_string()),
-                ev.hlc.wall_ms as i64,
-                ev.hlc.logical,
-                ev.recorded_at_ms as i64,
-                to_json(&ev.payload)?
-            ],
-        )?;
-        let log_seq = tx.last_insert_rowid();
-        tx.execute(
-            "INSERT INTO intents (intent_key, fingerprint, event_id) VALUES (?1, ?2, ?3)",
-            params![key, fp, event_id.to_string()],
-        )?;
-        if let (Some(reached), Some(stop_id)) = (ev.contact_reached, ev.payload.stop_id()) {
-            let failed = |tx: &Connection| -> StoreResult<u32> {
-                Ok(tx.query_row(
-                    "SELECT COUNT(*) FROM contact_attempts WHERE stop_id = ?1 AND reached = 0",
-                    [stop_id.to_string()],
-                    |r| r.get(0),
-                )?)
-            };
-            let before = failed(&tx)?;
-            tx.execute(
-                "INSERT OR IGNORE INTO contact_attempts (intent_key, stop_id, reached) VALUES (?1, ?2, ?3)",
-                params![key, stop_id.to_string(), reached],
-            )?;
-            if let Some(esc) = contact_escalation(stop_id, before, failed(&tx)?) {
-                insert_escalation(
-                    &tx,
-                    &esc,
-                    None,
-                    Some(&event_id.to_string()),
-                    ev.recorded_at_ms,
-                )?;
-            }
-        }
-        for (before, after) in &touched {
-            save_stop(&tx, after)?;
-            for esc in state_escalations(before, after) {
-                insert_escalation(
-                    &tx,
-                    &esc,
-                    None,
-                    Some(&event_id.to_string()),
-                    ev.recorded_at_ms,
-                )?;
-            }
-        }
-        audience.sort();
-        audience.dedup();
-        let mut cursor = 0;
-        for c in audience {
-            tx.execute(
-                "INSERT INTO feed (courier_id, log_seq) VALUES (?1, ?2)",
-                params![c.to_string(), log_seq],
-            )?;
-            cursor = tx.last_insert_rowid() as u64;
-        }
+        work(&mut SqliteOffice { conn: &tx })?;
         tx.commit()?;
-        tracing::info!(kind = ev.payload.kind(), stop_id = ?ev.payload.stop_id(), issued_by = %ev.issued_by, "office event recorded");
-        Ok(OfficeOutcome::Applied { cursor })
+        Ok(())
     }
 
     pub(crate) fn begin_idempotent_impl(
@@ -228,15 +185,29 @@ impl SqliteStore {
         key: &str,
         request_hash: &str,
         now_ms: u64,
-    ) -> StoreResult<IdempotencyState> {
+        lease_ms: u64,
+    ) -> SqlResult<IdempotencyState> {
         let mut conn = self.write();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let inserted = tx.execute(
             "INSERT INTO idempotency_keys (key, request_hash, created_ms) VALUES (?1, ?2, ?3)
              ON CONFLICT(key) DO NOTHING",
-            params![key, request_hash, now_ms as i64],
+            params![key, request_hash, seq_param(now_ms)],
         )?;
-        let state = if inserted == 1 {
+        // A claim that was never finished (its server died between claiming and finishing) is
+        // free again once its lease has run out.
+        let reclaimed = inserted == 0
+            && tx.execute(
+                "UPDATE idempotency_keys SET created_ms = ?3
+                 WHERE key = ?1 AND request_hash = ?2 AND done = 0 AND created_ms <= ?4",
+                params![
+                    key,
+                    request_hash,
+                    seq_param(now_ms),
+                    seq_param(now_ms.saturating_sub(lease_ms))
+                ],
+            )? == 1;
+        let state = if inserted == 1 || reclaimed {
             IdempotencyState::Started
         } else {
             let (hash, done, status, body): (String, bool, Option<u16>, Option<String>) = tx
@@ -263,7 +234,7 @@ impl SqliteStore {
         key: &str,
         status: u16,
         body: &str,
-    ) -> StoreResult<()> {
+    ) -> SqlResult<()> {
         self.write().execute(
             "UPDATE idempotency_keys SET done = 1, status = ?2, body = ?3 WHERE key = ?1",
             params![key, status, body],
@@ -271,7 +242,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(crate) fn abandon_idempotent_impl(&self, key: &str) -> StoreResult<()> {
+    pub(crate) fn abandon_idempotent_impl(&self, key: &str) -> SqlResult<()> {
         self.write().execute(
             "DELETE FROM idempotency_keys WHERE key = ?1 AND done = 0",
             [key],
@@ -279,17 +250,12 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(crate) fn open_escalation_impl(
-        &self,
-        esc: &NewEscalation,
-        device: Option<DeviceId>,
-        now_ms: u64,
-    ) -> StoreResult<()> {
+    pub(crate) fn open_escalation_impl(&self, esc: &EscalationRecord<'_>) -> SqlResult<()> {
         let conn = self.write();
-        insert_escalation(&conn, esc, device, None, now_ms)
+        insert_escalation(&conn, esc)
     }
 
-    pub(crate) fn resolve_escalation_impl(&self, id: EscalationId) -> StoreResult<bool> {
+    pub(crate) fn resolve_escalation_impl(&self, id: EscalationId) -> SqlResult<bool> {
         let n = self.write().execute(
             "UPDATE escalations SET resolved = 1 WHERE escalation_id = ?1 AND resolved = 0",
             [id.to_string()],

@@ -1,9 +1,9 @@
 //! A device's location fixes around an attempt, for presence scoring.
 
 use super::SqliteStore;
+use super::db;
 use super::reads::{STORED_EVENT_COLUMNS, stored_event};
 use crate::presence::LocationLog;
-use crate::store::StoreResult;
 use doorstep_shared::DeviceId;
 use doorstep_shared::protocol::StoredEvent;
 use rusqlite::params;
@@ -18,21 +18,23 @@ impl LocationLog for SqliteStore {
         device: DeviceId,
         from_ms: u64,
         to_ms: u64,
-    ) -> StoreResult<Vec<StoredEvent>> {
-        let conn = self.read();
-        let mut q = conn.prepare_cached(&format!(
-            "SELECT {STORED_EVENT_COLUMNS} FROM events
+    ) -> crate::store::StoreResult<Vec<StoredEvent>> {
+        db(|| {
+            let conn = self.read();
+            let mut q = conn.prepare_cached(&format!(
+                "SELECT {STORED_EVENT_COLUMNS} FROM events
              WHERE device_id = ?1 AND kind = 'location_fixed' AND status = 'applied'
                AND device_time_ms - COALESCE(clock_offset_ms, 0) BETWEEN ?2 AND ?3
              ORDER BY device_seq"
-        ))?;
-        let from = i64::try_from(from_ms).unwrap_or(i64::MAX) - FIX_LOG_SLACK_MS;
-        let to = i64::try_from(to_ms)
-            .unwrap_or(i64::MAX)
-            .saturating_add(FIX_LOG_SLACK_MS);
-        let rows = q
-            .query_map(params![device.to_string(), from, to], stored_event)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+            ))?;
+            let from = i64::try_from(from_ms).unwrap_or(i64::MAX) - FIX_LOG_SLACK_MS;
+            let to = i64::try_from(to_ms)
+                .unwrap_or(i64::MAX)
+                .saturating_add(FIX_LOG_SLACK_MS);
+            let rows = q
+                .query_map(params![device.to_string(), from, to], stored_event)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
     }
 }

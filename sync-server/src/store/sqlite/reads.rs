@@ -1,7 +1,8 @@
 //! Reads: the pull feed, the device's route, and the dispatcher's views.
 
+use super::SqlResult;
 use super::{SqliteStore, enum_from, id, json};
-use crate::store::{FirstAttemptStats, RouteAccess, StoreError, StoreResult};
+use crate::store::{FirstAttemptStats, RouteAccess, StoreError};
 use doorstep_shared::event::{EventPayload, RouteAssigned};
 use doorstep_shared::protocol::{
     Change, CourierSummary, DeviceHealth, DeviceQueueReport, Escalation, PushStatus, RouteSummary,
@@ -56,7 +57,7 @@ impl SqliteStore {
         courier: CourierId,
         cursor: u64,
         limit: u32,
-    ) -> StoreResult<(Vec<Change>, bool)> {
+    ) -> SqlResult<(Vec<Change>, bool)> {
         let conn = self.read();
         let mut q = conn.prepare_cached(
             "SELECT f.cursor, e.event_id, e.hlc_wall, e.hlc_logical, e.received_at_ms, e.payload
@@ -85,7 +86,7 @@ impl SqliteStore {
         Ok((changes, has_more))
     }
 
-    pub(crate) fn latest_cursor_impl(&self) -> StoreResult<u64> {
+    pub(crate) fn latest_cursor_impl(&self) -> SqlResult<u64> {
         let c: Option<i64> = self
             .read()
             .query_row("SELECT MAX(cursor) FROM feed", [], |r| r.get(0))?;
@@ -96,7 +97,7 @@ impl SqliteStore {
         &self,
         courier: CourierId,
         route: RouteId,
-    ) -> StoreResult<RouteAccess> {
+    ) -> SqlResult<RouteAccess> {
         let row: Option<(String, String)> = self
             .read()
             .query_row(
@@ -112,7 +113,7 @@ impl SqliteStore {
         })
     }
 
-    pub(crate) fn couriers_impl(&self) -> StoreResult<Vec<CourierSummary>> {
+    pub(crate) fn couriers_impl(&self) -> SqlResult<Vec<CourierSummary>> {
         let conn = self.read();
         let mut q = conn.prepare_cached(
             "SELECT c.courier_id, c.name,
@@ -137,7 +138,7 @@ impl SqliteStore {
         Ok(rows)
     }
 
-    pub(crate) fn device_health_impl(&self) -> StoreResult<Vec<DeviceHealth>> {
+    pub(crate) fn device_health_impl(&self) -> SqlResult<Vec<DeviceHealth>> {
         let conn = self.read();
         let mut q = conn.prepare_cached(
             "SELECT device_id, courier_id, name, last_contact_ms, last_applied_seq, clock_offset_ms,
@@ -164,7 +165,7 @@ impl SqliteStore {
         Ok(rows)
     }
 
-    pub(crate) fn routes_impl(&self) -> StoreResult<Vec<RouteSummary>> {
+    pub(crate) fn routes_impl(&self) -> SqlResult<Vec<RouteSummary>> {
         let conn = self.read();
         let mut routes =
             conn.prepare_cached("SELECT plan_json FROM routes ORDER BY day, route_id")?;
@@ -193,7 +194,7 @@ impl SqliteStore {
         Ok(out)
     }
 
-    pub(crate) fn stop_state_impl(&self, stop: StopId) -> StoreResult<Option<StopState>> {
+    pub(crate) fn stop_state_impl(&self, stop: StopId) -> SqlResult<Option<StopState>> {
         Ok(self
             .read()
             .query_row(
@@ -204,7 +205,7 @@ impl SqliteStore {
             .optional()?)
     }
 
-    pub(crate) fn stop_detail_impl(&self, stop: StopId) -> StoreResult<Option<StopDetail>> {
+    pub(crate) fn stop_detail_impl(&self, stop: StopId) -> SqlResult<Option<StopDetail>> {
         let conn = self.read();
         let state: Option<StopState> = conn
             .query_row(
@@ -231,7 +232,7 @@ impl SqliteStore {
         device: DeviceId,
         after_seq: u64,
         limit: u32,
-    ) -> StoreResult<Vec<StoredEvent>> {
+    ) -> SqlResult<Vec<StoredEvent>> {
         let conn = self.read();
         let mut q = conn.prepare_cached(&format!(
             "SELECT {STORED_EVENT_COLUMNS} FROM events
@@ -246,7 +247,7 @@ impl SqliteStore {
         Ok(rows)
     }
 
-    pub(crate) fn escalations_impl(&self, open_only: bool) -> StoreResult<Vec<Escalation>> {
+    pub(crate) fn escalations_impl(&self, open_only: bool) -> SqlResult<Vec<Escalation>> {
         let conn = self.read();
         let mut q = conn.prepare_cached(
             "SELECT escalation_id, kind, priority, stop_id, device_id, event_id, opened_at_ms, resolved, detail
@@ -277,7 +278,7 @@ impl SqliteStore {
         Ok(rows)
     }
 
-    pub(crate) fn first_attempt_stats_impl(&self) -> StoreResult<FirstAttemptStats> {
+    pub(crate) fn first_attempt_stats_impl(&self) -> SqlResult<FirstAttemptStats> {
         let (total, delivered): (i64, i64) = self.read().query_row(
             "SELECT COUNT(*), COALESCE(SUM(json_extract(payload, '$.payload.outcome.result') = 'delivered'), 0)
              FROM events WHERE kind = 'delivery_attempted' AND status = 'applied'
@@ -309,12 +310,12 @@ impl SqliteStore {
         })
     }
 
-    pub(crate) fn ping_impl(&self) -> StoreResult<()> {
+    pub(crate) fn ping_impl(&self) -> SqlResult<()> {
         let one: i64 = self.read().query_row("SELECT 1", [], |r| r.get(0))?;
         if one == 1 {
             Ok(())
         } else {
-            Err(StoreError::Fatal("SELECT 1 returned another value".into()))
+            Err(StoreError::Fatal("SELECT 1 returned another value".into()).into())
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The pure heart of push: given one event and what the store knows about its intent and its
-//! stop, decide the outcome. No I/O; every storage backend calls this same function inside its
-//! per-event transaction, so the semantics cannot drift between backends.
+//! stop, decide the outcome. No I/O; the push algorithm ([`crate::push`]) calls this same
+//! function for every backend, so the semantics cannot drift between them.
 
 use doorstep_shared::event::{AttemptOutcome, EventEnvelope, EventPayload, InvalidEvent};
 use doorstep_shared::intent::fingerprint;
@@ -34,6 +34,8 @@ pub struct EventContext {
     pub evidence_head: Option<String>,
     /// For a failed "no access" attempt: the stop's planned access instructions.
     pub plan_access_notes: Option<String>,
+    /// The intent key of an already logged event with this event's `event_id`, if any.
+    pub event_id_logged_with: Option<String>,
 }
 
 impl EventContext {
@@ -151,6 +153,20 @@ pub fn decide_device_event(
     let stop_id = env.payload.stop_id();
     if let Err(e) = env.validate_from_device() {
         return Decision::rejected(invalid_code(&e), e.to_string(), stop_id);
+    }
+    if let Some(logged) = ctx
+        .event_id_logged_with
+        .as_deref()
+        .filter(|k| *k != env.intent_key)
+    {
+        return Decision::rejected(
+            ProblemCode::EventIdReused,
+            format!(
+                "event id {} was already logged for intent {logged}, not {}",
+                env.event_id, env.intent_key
+            ),
+            stop_id,
+        );
     }
     if let Some((code, detail)) = crate::evidence::push_check(env) {
         return Decision::rejected(code, detail, stop_id);
@@ -382,6 +398,7 @@ mod tests {
     const NO_CTX: EventContext = EventContext {
         evidence_head: None,
         plan_access_notes: None,
+        event_id_logged_with: None,
     };
 
     fn env(seq: u64, payload: EventPayload) -> EventEnvelope {
@@ -579,6 +596,31 @@ mod tests {
         assert_eq!(d.new_state.unwrap().status(), StopStatus::AttemptsExhausted);
         let kinds: Vec<_> = d.escalations.iter().map(|e| e.kind).collect();
         assert_eq!(kinds, vec![EscalationKind::AttemptsExhausted]);
+    }
+
+    #[test]
+    fn an_event_id_logged_with_another_intent_is_rejected() {
+        let loaded = env(1, scan(ScanPhase::Loaded));
+        let rec = record(std::slice::from_ref(&loaded));
+        let arrive = env(2, scan(ScanPhase::AtDoor));
+        let reused = EventContext {
+            event_id_logged_with: Some(loaded.intent_key.clone()),
+            ..NO_CTX
+        };
+        let d = decide_device_event(&arrive, COURIER, None, Some(&rec), &reused);
+        assert_eq!(
+            (d.status, d.code),
+            (PushStatus::Rejected, Some(ProblemCode::EventIdReused))
+        );
+        assert_eq!(kinds(&d), vec![EscalationKind::RejectedEvent]);
+        assert!(d.new_state.is_none() && !d.record_intent);
+        // The same id logged with the same intent is no reuse: the intent rules judge it.
+        let same = EventContext {
+            event_id_logged_with: Some(arrive.intent_key.clone()),
+            ..NO_CTX
+        };
+        let d = decide_device_event(&arrive, COURIER, None, Some(&rec), &same);
+        assert_eq!(d.status, PushStatus::Applied);
     }
 
     #[test]
