@@ -4,7 +4,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use doorstep_server::clock::{Clock, SystemClock};
 use doorstep_server::seed::{SeedOptions, seed_demo};
-use doorstep_server::store::Store;
+use doorstep_server::store::sqlite::SqliteStore;
+use doorstep_server::store::{DatabaseUrl, Store, StoreError};
 use doorstep_server::{auth, startup};
 use doorstep_shared::CourierId;
 use doorstep_shared::event::GeoPoint;
@@ -25,7 +26,9 @@ struct Cli {
 
 #[derive(clap::Args, Clone)]
 struct DbArg {
-    /// Database URL: sqlite://PATH (created and migrated on start).
+    /// Database URL: sqlite://PATH (the embedded default) or postgres://USER@HOST:PORT/DB
+    /// (several hosts allowed: postgres://u@h1:5433,h2:5433/db?target_session_attrs=read-write).
+    /// The database is created (SQLite) and migrated on start.
     #[arg(long = "database", env = "DOORSTEP_DATABASE_URL", default_value = DEFAULT_DB)]
     url: String,
 }
@@ -132,44 +135,84 @@ fn today(now_ms: u64) -> (String, u64) {
     )
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     init_tracing();
     let cli = Cli::parse();
+    let url = cli.command.database_url().to_owned();
+    // The backend is chosen here, once; everything below is generic over it. Stores are opened
+    // and used for admin commands outside any async runtime.
+    let opened = |e: StoreError| anyhow::anyhow!("cannot open database {url}: {e}");
+    match DatabaseUrl::parse(&url).map_err(opened)? {
+        DatabaseUrl::SqliteFile(path) => {
+            run(cli.command, SqliteStore::open(&path).map_err(opened)?)
+        }
+        DatabaseUrl::SqliteMemory => {
+            run(cli.command, SqliteStore::open_in_memory().map_err(opened)?)
+        }
+        DatabaseUrl::Postgres(_) => Err(opened(StoreError::UnsupportedUrl(url.clone()))),
+    }
+}
+
+impl Command {
+    fn database_url(&self) -> &str {
+        match self {
+            Command::Serve { db, .. }
+            | Command::VerifyProof { db, .. }
+            | Command::DemoSeed { db, .. }
+            | Command::Admin {
+                command:
+                    AdminCommand::EnrollCode { db, .. } | AdminCommand::DispatcherToken { db, .. },
+            } => &db.url,
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn run<S: Store>(command: Command, store: S) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    match cli.command {
+    match command {
         Command::Serve { listen, db, ui_dir } => {
-            let app = startup::build_app(&db.url, clock)?;
-            let listener = tokio::net::TcpListener::bind(&listen)
-                .await
-                .with_context(|| format!("cannot listen on {listen}"))?;
-            let addr = listener.local_addr()?;
-            println!("doorstep-server listening on http://{addr}");
-            tracing::info!(%addr, database = %db.url, "serving");
-            let shutdown = async {
-                let _ = tokio::signal::ctrl_c().await;
-            };
-            startup::serve_with_ui(listener, app, ui_dir, shutdown)
-                .await
-                .context("server failed")?;
+            let app = startup::app(store, clock);
+            runtime()?.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(&listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {listen}"))?;
+                let addr = listener.local_addr()?;
+                println!("doorstep-server listening on http://{addr}");
+                tracing::info!(%addr, database = %redacted(&db.url), "serving");
+                let shutdown = async {
+                    let _ = tokio::signal::ctrl_c().await;
+                };
+                startup::serve_with_ui(listener, app, ui_dir, shutdown)
+                    .await
+                    .context("server failed")
+            })?;
         }
         Command::Admin {
             command:
                 AdminCommand::EnrollCode {
-                    db,
+                    db: _,
                     courier_name,
                     courier_id,
                     valid_hours,
                 },
         } => {
-            let app = startup::build_app(&db.url, clock.clone())?;
             let courier_id = courier_id.unwrap_or(CourierId(uuid::Uuid::now_v7()));
-            app.store.create_courier(courier_id, &courier_name, "")?;
+            store.create_courier(courier_id, &courier_name, "")?;
             let code = auth::new_enrollment_code(&mut rand::rng());
-            app.store.create_enrollment_code(
+            let hours_ms = valid_hours
+                .checked_mul(3_600_000)
+                .context("--valid-hours is too large")?;
+            store.create_enrollment_code(
                 courier_id,
                 &code.hash,
-                clock.now_ms() + valid_hours * 3_600_000,
+                clock.now_ms().saturating_add(hours_ms),
             )?;
             println!(
                 "{}",
@@ -177,38 +220,39 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         Command::Admin {
-            command: AdminCommand::DispatcherToken { db, name },
+            command: AdminCommand::DispatcherToken { db: _, name },
         } => {
-            let app = startup::build_app(&db.url, clock)?;
             let token = auth::new_dispatcher_token(&mut rand::rng());
-            app.store.create_dispatcher(&name, &token.hash)?;
+            store.create_dispatcher(&name, &token.hash)?;
             println!(
                 "{}",
                 serde_json::json!({ "name": name, "token": token.plain })
             );
         }
-        Command::VerifyProof { stop, db, blob_dir } => {
-            let app = startup::build_app(&db.url, clock.clone())?;
+        Command::VerifyProof {
+            stop,
+            db: _,
+            blob_dir,
+        } => {
             let stop: doorstep_shared::StopId = stop
                 .parse()
                 .map_err(|_| anyhow::anyhow!("{stop:?} is not a stop id"))?;
             let blobs = doorstep_server::blobs::FsBlobStore::new(blob_dir);
-            let report =
-                doorstep_server::http::blobs::proof_report(app.store.as_ref(), &blobs, stop)
-                    .map_err(|e| anyhow::anyhow!("cannot read the evidence: {e}"))?;
+            let report = doorstep_server::http::blobs::proof_report(&store, &blobs, stop)
+                .map_err(|e| anyhow::anyhow!("cannot read the evidence: {e}"))?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             if !report.verified {
                 std::process::exit(1);
             }
         }
         Command::DemoSeed {
-            db,
+            db: _,
             couriers,
             stops,
             seed,
             day,
         } => {
-            let app = startup::build_app(&db.url, clock.clone())?;
+            let app = startup::app(store, clock.clone());
             let (today_str, today_start) = today(clock.now_ms());
             let opts = SeedOptions {
                 couriers,
@@ -221,11 +265,25 @@ async fn main() -> anyhow::Result<()> {
                     lon: 13.4050,
                 },
             };
-            let seeded = seed_demo(&app, &opts)
-                .await
+            let seeded = runtime()?
+                .block_on(seed_demo(&app, &opts))
                 .map_err(|e| anyhow::anyhow!("seeding failed: {e}"))?;
             println!("{}", serde_json::to_string_pretty(&seeded)?);
         }
     }
     Ok(())
+}
+
+/// A database URL without its password, for logs.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }

@@ -96,8 +96,9 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl<S: Store> App<S> {
+    /// An app over `store`. Touches no storage (it may run on an async thread); long-polls
+    /// re-read the store whenever the feed signal moves.
     pub fn new(store: Arc<S>, clock: Arc<dyn Clock>) -> Self {
-        let latest = store.latest_cursor().unwrap_or(0);
         Self {
             store,
             clock,
@@ -105,7 +106,7 @@ impl<S: Store> App<S> {
             hlc: Mutex::new(HybridClock::new(
                 doorstep_shared::protocol::CLOCK_SKEW_BOUND_MS as u64,
             )),
-            feed: watch::channel(latest).0,
+            feed: watch::channel(0).0,
             live: crate::live::LiveHub::default(),
             enrollment_ttl_ms: 7 * 24 * 3_600_000,
             idempotency_lease_ms: 60_000,

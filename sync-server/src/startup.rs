@@ -32,7 +32,13 @@ pub async fn serve_with_ui<S: Store>(
         .await
 }
 
-/// Opens the store at `database_url` and wraps it in an [`App`] on `clock`.
+/// Wraps an opened `store` in an [`App`] on `clock`.
+pub fn app<S: Store>(store: S, clock: Arc<dyn Clock>) -> Arc<App<S>> {
+    Arc::new(App::new(Arc::new(store), clock))
+}
+
+/// Opens the SQLite database at `database_url` (`sqlite://PATH` or `sqlite::memory:`) and wraps
+/// it in an [`App`] on `clock`: the in-process server of the simulator and the tests.
 pub fn build_app(
     database_url: &str,
     clock: Arc<dyn Clock>,
