@@ -15,7 +15,7 @@ impl SqliteStore {
     ) -> SqlResult<()> {
         self.write().execute(
             "INSERT INTO couriers (courier_id, name, region) VALUES (?1, ?2, ?3)
-             ON CONFLICT(courier_id) DO UPDATE SET name = excluded.name, region = excluded.region",
+             ON CONFLICT(courier_id) DO NOTHING",
             params![courier.to_string(), name, region],
         )?;
         Ok(())
