@@ -3,6 +3,8 @@
 //! backend that stores something wrong, or decides something on its own, fails here.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod differential;
+
 use crate::harness::{Device, delivered, scan};
 use doorstep_server::store::{
     DeviceAuth, EscalationRecord, IdempotencyState, OfficeEvent, OfficeOutcome, PushContext,
