@@ -27,7 +27,7 @@ enum Step {
         events: Vec<EventEnvelope>,
     },
     Office {
-        payload: EventPayload,
+        payload: Box<EventPayload>,
         event_id: EventId,
         at: u64,
     },
@@ -118,7 +118,7 @@ fn history(seed: u64, steps: usize) -> Vec<Step> {
             };
             let event_id = EventId::from_parts(at, rng.random());
             out.push(Step::Office {
-                payload,
+                payload: Box::new(payload),
                 event_id,
                 at,
             });
@@ -208,7 +208,7 @@ fn replay<S: Store>(store: &S, history: &[Step]) -> Trace {
                 payload,
                 event_id,
                 at,
-            } => answers.push(format!("{:?}", office(store, payload, event_id, at))),
+            } => answers.push(format!("{:?}", office(store, *payload, event_id, at))),
             Step::Push { device, events } => {
                 let d = &devices[device];
                 let req = PushRequest {
