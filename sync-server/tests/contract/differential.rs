@@ -165,6 +165,15 @@ fn history(seed: u64, steps: usize) -> Vec<Step> {
         }
         out.push(Step::Push { device: di, events });
     }
+    // An office command on a stop nobody planned, whatever the dice said.
+    out.push(Step::Office {
+        payload: Box::new(EventPayload::StopCancelled(StopCancelled {
+            stop_id: StopId(uuid::Uuid::from_u128(0xDEAD)),
+            reason: "never planned".to_owned(),
+        })),
+        event_id: EventId::from_parts(T0, [0xEE; 10]),
+        at: T0,
+    });
     // Finally every device resends everything, so gaps close and every event is judged.
     for (di, all) in sent.into_iter().enumerate() {
         for chunk in all.chunks(50) {
