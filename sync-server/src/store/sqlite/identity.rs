@@ -6,6 +6,8 @@ use doorstep_shared::{CourierId, DeviceId};
 use rusqlite::{OptionalExtension, params};
 
 impl SqliteStore {
+    /// Creates the courier if it is new; an existing courier is left exactly as it is (its
+    /// name and region are not overwritten by whoever creates an enrollment code for it).
     pub(crate) fn create_courier_impl(
         &self,
         courier: CourierId,
@@ -14,7 +16,7 @@ impl SqliteStore {
     ) -> StoreResult<()> {
         self.write().execute(
             "INSERT INTO couriers (courier_id, name, region) VALUES (?1, ?2, ?3)
-             ON CONFLICT(courier_id) DO UPDATE SET name = excluded.name, region = excluded.region",
+             ON CONFLICT(courier_id) DO NOTHING",
             params![courier.to_string(), name, region],
         )?;
         Ok(())
