@@ -10,7 +10,8 @@
 //!   `204` + the new `Upload-Offset` (and `Upload-Complete: true` when verified and stored);
 //!   `409` `upload_offset_mismatch` on a wrong offset (the right one is in `Upload-Offset`),
 //!   `460` `checksum_mismatch` on a chunk checksum mismatch, `422` `digest_mismatch` when the
-//!   whole does not hash to the declared digest, `413` `payload_too_large`.
+//!   whole does not hash to the declared digest, `413` `payload_too_large` for a chunk over
+//!   [`MAX_UPLOAD_CHUNK_BYTES`] (4 MiB) or past the declared size.
 //! - Unknown session: `404` `upload_not_found`; expired: `410` `upload_expired`. Sessions are
 //!   kept in the database, so a restart does not lose them.
 
@@ -22,12 +23,13 @@ use crate::evidence::verify_stop;
 use crate::service::{ApiError, App};
 use crate::store::Store;
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use doorstep_shared::dashboard::{LiveEvent, ProofReport};
+use doorstep_shared::protocol::MAX_UPLOAD_CHUNK_BYTES;
 use doorstep_shared::{BlobDigest, ProblemCode, StopId};
 use std::sync::Arc;
 
@@ -204,7 +206,7 @@ async fn append<S: Store>(
     State(st): State<BlobState<S>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    raw: Body,
 ) -> Response {
     if let Err(r) = device(&st, &headers).await {
         return r;
@@ -218,6 +220,10 @@ async fn append<S: Store>(
         .map(str::to_owned)
     else {
         return bad_request("Upload-Checksum: sha256 <hex> header missing");
+    };
+    let body = match super::body::read_limited(raw, &headers, MAX_UPLOAD_CHUNK_BYTES).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
     };
     let now = st.app.clock.now_ms();
     let uploads = st.uploads.clone();
