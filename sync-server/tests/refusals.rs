@@ -49,6 +49,12 @@ impl Route {
         out
     }
 
+    /// Routes that need a bearer token: everything under `/v1/` but enrollment (which
+    /// authenticates with the one-time code in its body).
+    fn protected(&self) -> bool {
+        self.path.starts_with("/v1/") && self.path != "/v1/enroll"
+    }
+
     fn dispatcher(&self) -> bool {
         self.path.starts_with("/v1/dispatch/") || self.path.starts_with("/v1/blobs")
     }
@@ -528,4 +534,52 @@ async fn the_real_server_answers_an_oversized_chunk_with_a_413_problem() {
         body,
     };
     a.problem(413, "payload_too_large");
+}
+
+#[tokio::test]
+async fn every_protected_route_authenticates_before_it_validates_anything() {
+    let w = world().await;
+    let protected: Vec<Route> = all_routes().into_iter().filter(Route::protected).collect();
+    assert!(protected.len() >= 25, "{protected:?}");
+    let garbage_query = "?cursor=x&wait_ms=-1&all=banana&after_seq=zz&buckets=-1&ticket=a&ticket=b";
+    let small = b"\xff{not json".to_vec();
+    let oversized = vec![0xffu8; OVERSIZED];
+    let mut checked = 0;
+    for route in &protected {
+        for method in &route.methods {
+            for param in ["%FF", NIL] {
+                let uri = format!("{}{garbage_query}", route.with_params(param));
+                for auth in [None, Some("Bearer not-a-token"), Some("Basic Zm9vOmJhcg==")] {
+                    let mut headers = vec![
+                        ("content-type", "text/garbage".to_owned()),
+                        ("content-encoding", "bogus".to_owned()),
+                        ("upload-offset", "nope".to_owned()),
+                        ("upload-checksum", "md5 zz".to_owned()),
+                    ];
+                    if let Some(a) = auth {
+                        headers.push(("authorization", a.to_owned()));
+                    }
+                    let bodies = if auth.is_none() {
+                        vec![small.clone(), oversized.clone()]
+                    } else {
+                        vec![small.clone()]
+                    };
+                    for body in bodies {
+                        let what =
+                            format!("{method} {uri} auth {auth:?} body {} bytes", body.len());
+                        let a =
+                            call(&w.router, request(method.clone(), &uri, &headers, body)).await;
+                        if *method == Method::HEAD && a.body.is_empty() {
+                            assert_eq!(a.status, 401, "{what}");
+                            assert_eq!(a.content_type, "application/problem+json", "{what}");
+                        } else {
+                            assert_problem(&a, &[(401, "unauthorized")], &what);
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked >= 25 * 8, "{checked} requests");
 }
