@@ -17,25 +17,28 @@ npm run build --prefix ui -w courier
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
-step "cargo clippy --workspace --all-targets --locked -- -D warnings"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+# One package selection and one feature set for every cargo step, so one build serves them all:
+# clippy lints the same code the tests run, the TypeScript-binding checks are ordinary tests gated
+# on the `ts` features (so `cargo test --workspace` runs them), and the binaries the browser and
+# window tests drive come out of the same build. Any change of features or packages between steps
+# makes cargo compile again whatever it changes (`-p` alone drops tokio's dev-only `test-util`,
+# which rebuilds the whole HTTP stack and both binaries).
+FEATURES="doorstep-shared/ts,courier-core/ts,courier-app/ts"
 
-step "TypeScript bindings are current (cargo test -p doorstep-shared --features ts)"
-cargo test -p doorstep-shared --features ts --locked --test ts_bindings
-step "courier TypeScript bindings are current (cargo test -p courier-core --features ts)"
-cargo test -p courier-core --features ts --locked --test ts_bindings
-step "courier app TypeScript bindings are current (cargo test -p courier-app --features ts)"
-cargo test -p courier-app --features ts --locked --lib ts_export
+step "cargo clippy --workspace --all-targets --features $FEATURES --locked -- -D warnings"
+cargo clippy --workspace --all-targets --features "$FEATURES" --locked -- -D warnings
 
-step "cargo test --workspace --locked"
-cargo test --workspace --locked
+step "cargo test --workspace --features $FEATURES --locked (TypeScript bindings are current: the ts_bindings / ts_export tests)"
+cargo test --workspace --features "$FEATURES" --locked
+
+step "binaries for the browser and window tests (same selection and features: only the binaries cargo test did not link)"
+# --tests keeps the dev-dependency features of the test build; without it tokio would rebuild.
+cargo build --workspace --bins --tests --features "$FEATURES" --locked
 
 step "dashboard: typecheck, build, browser tests against the real server (npm test --prefix ui)"
-cargo build -p doorstep-server --locked
 DOORSTEP_SERVER_BIN="$PWD/target/debug/doorstep-server" npm test --prefix ui
 
 step "courier app: end-to-end in its real window (Xvfb, tauri-driver, WebKitWebDriver) + benchmark"
-cargo build -p courier-app -p doorstep-server --locked
 DOORSTEP_SERVER_BIN="$PWD/target/debug/doorstep-server" COURIER_APP_BIN="$PWD/target/debug/courier-app" \
     xvfb-run -a -s "-screen 0 1280x1024x24" npm run e2e --prefix ui -w courier
 

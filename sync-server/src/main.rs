@@ -88,10 +88,11 @@ enum AdminCommand {
     EnrollCode {
         #[command(flatten)]
         db: DbArg,
-        /// The courier's display name.
+        /// The courier's display name, used when the courier is created; an existing courier
+        /// keeps its name and region.
         #[arg(long)]
         courier_name: String,
-        /// An existing courier id; a new courier is created when omitted.
+        /// An existing courier id; a new courier is created when omitted or unknown.
         #[arg(long)]
         courier_id: Option<CourierId>,
         /// Hours until the code expires.

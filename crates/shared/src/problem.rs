@@ -26,6 +26,8 @@ pub enum ProblemCode {
     /// The caller may not read this resource (another courier's route).
     Forbidden,
     NotFound,
+    /// The path exists, but not with this HTTP method (the allowed ones are in `Allow`).
+    MethodNotAllowed,
     /// The enrollment code is unknown, used or expired.
     EnrollmentCodeInvalid,
     RateLimited,
@@ -87,6 +89,7 @@ impl ProblemCode {
             Unauthorized | EnrollmentCodeInvalid => 401,
             DeviceMismatch | Forbidden => 403,
             NotFound => 404,
+            MethodNotAllowed => 405,
             IdempotencyKeyInProgress | IntentConflict => 409,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
@@ -124,6 +127,7 @@ impl ProblemCode {
             DeviceMismatch => "device_mismatch",
             Forbidden => "forbidden",
             NotFound => "not_found",
+            MethodNotAllowed => "method_not_allowed",
             EnrollmentCodeInvalid => "enrollment_code_invalid",
             RateLimited => "rate_limited",
             Unavailable => "unavailable",
@@ -164,6 +168,7 @@ impl ProblemCode {
             DeviceMismatch => "A device may only push its own events",
             Forbidden => "Not allowed",
             NotFound => "Not found",
+            MethodNotAllowed => "Method not allowed",
             EnrollmentCodeInvalid => "Enrollment code is invalid, used or expired",
             RateLimited => "Too many requests",
             Unavailable => "Temporarily unavailable",
@@ -231,6 +236,7 @@ mod tests {
     fn as_str_matches_serde_name() {
         for code in [
             ProblemCode::MalformedRequest,
+            ProblemCode::MethodNotAllowed,
             ProblemCode::IdempotencyKeyReused,
             ProblemCode::LateReplay,
             ProblemCode::EvidenceChainBroken,

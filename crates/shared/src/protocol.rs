@@ -14,6 +14,9 @@ pub const MAX_EVENTS_PER_PUSH: usize = 1_000;
 pub const MAX_PUSH_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Largest push body after decompression, bytes.
 pub const MAX_PUSH_DECODED_BYTES: usize = 16 * 1024 * 1024;
+/// Largest chunk of a resumable blob upload (`PATCH /v1/uploads/{id}` body), bytes. A larger
+/// chunk is refused with 413 `payload_too_large`; send the blob in several chunks.
+pub const MAX_UPLOAD_CHUNK_BYTES: usize = 4 * 1024 * 1024;
 /// A device clock further than this from the server's is flagged as skewed.
 pub const CLOCK_SKEW_BOUND_MS: i64 = 5 * 60 * 1_000;
 /// An event that arrives later than this after it happened counts as a late replay.

@@ -3,27 +3,39 @@
 use doorstep_solver::formats::{self, FormatError, solomon, tsplib, tsptw};
 use std::path::PathBuf;
 
-fn routing_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bench/routing")
+/// The instances these tests need, carried in `tests/data/` (origin in its README).
+fn data(rel: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(rel);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("test instance {} not readable: {e}", path.display()))
 }
 
-/// The real files live outside the repository; skip (loudly) where they are absent.
-fn read(rel: &str) -> Option<String> {
+/// The whole benchmark collection, outside the repository (`DOORSTEP_ROUTING_DIR` or
+/// `../shared/bench/routing` next to it).
+fn routing_dir() -> PathBuf {
+    std::env::var_os("DOORSTEP_ROUTING_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bench/routing")
+        })
+}
+
+fn collection(rel: &str) -> String {
     let path = routing_dir().join(rel);
-    match std::fs::read_to_string(&path) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            eprintln!("skipping: {} not readable ({e})", path.display());
-            None
-        }
-    }
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "the routing benchmark collection is needed here: {} not readable ({e}); \
+             put the collection there or point DOORSTEP_ROUTING_DIR at it",
+            path.display()
+        )
+    })
 }
 
 #[test]
 fn tsptw_dumas_real_file() {
-    let Some(text) = read("tsptw/Dumas/n20w20.001.txt") else {
-        return;
-    };
+    let text = data("tsptw/Dumas/n20w20.001.txt");
     let inst = tsptw::parse("n20w20.001", &text).expect("parses");
     assert_eq!(inst.len(), 21);
     assert_eq!(inst.travel(0, 1), 19);
@@ -34,9 +46,7 @@ fn tsptw_dumas_real_file() {
 
 #[test]
 fn tsptw_afg_with_trailing_comment() {
-    let Some(text) = read("tsptw/AFG/rbg010a.tw") else {
-        return;
-    };
+    let text = data("tsptw/AFG/rbg010a.tw");
     let inst = tsptw::parse("rbg010a", &text).expect("parses");
     assert_eq!(inst.len(), 11);
     assert_eq!(inst.travel(1, 0), 71);
@@ -45,9 +55,7 @@ fn tsptw_afg_with_trailing_comment() {
 
 #[test]
 fn solomon_real_file_in_tenths() {
-    let Some(text) = read("solomon/C101.vrp") else {
-        return;
-    };
+    let text = data("solomon/C101.vrp");
     let inst = solomon::parse("C101", &text).expect("parses");
     assert_eq!(inst.len(), 101);
     assert_eq!(inst.capacity, Some(200));
@@ -62,9 +70,7 @@ fn solomon_real_file_in_tenths() {
 
 #[test]
 fn tsplib_real_file_nint() {
-    let Some(text) = read("tsplib/berlin52.tsp") else {
-        return;
-    };
+    let text = data("tsplib/berlin52.tsp");
     let inst = tsplib::parse("berlin52", &text).expect("parses");
     assert_eq!(inst.len(), 52);
     // (565,575) -> (25,185): 665.54.. -> 666.
@@ -73,9 +79,8 @@ fn tsplib_real_file_nint() {
 
 #[test]
 fn every_listed_instance_parses() {
-    let Some(csv) = read("instances.csv") else {
-        return;
-    };
+    let csv = collection("instances.csv");
+    let mut parsed = 0;
     for row in csv.lines().skip(1) {
         let cols: Vec<&str> = row.split(',').collect();
         let rel = match cols[0] {
@@ -83,7 +88,7 @@ fn every_listed_instance_parses() {
             "solomon" => format!("solomon/{}.vrp", cols[1]),
             _ => format!("tsplib/{}.tsp", cols[1]),
         };
-        let text = read(&rel).expect("listed file exists");
+        let text = collection(&rel);
         let inst = formats::parse_any(cols[1], &text).unwrap_or_else(|e| panic!("{rel}: {e}"));
         let n: usize = cols[2].parse().expect("n");
         // instances.csv counts customers for Solomon and nodes otherwise.
@@ -92,7 +97,9 @@ fn every_listed_instance_parses() {
             "{rel}: {} nodes, csv says {n}",
             inst.len()
         );
+        parsed += 1;
     }
+    assert!(parsed >= 300, "instances.csv lists only {parsed} instances");
 }
 
 #[test]

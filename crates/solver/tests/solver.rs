@@ -92,25 +92,23 @@ fn checker_enforces_capacity_and_service() {
     assert!(rep.valid(), "{:?}", rep.violations);
 }
 
-fn real(rel: &str) -> Option<doorstep_solver::Instance> {
+/// A real benchmark instance carried in `tests/data/` (origin in its README).
+fn real(rel: &str) -> doorstep_solver::Instance {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/bench/routing")
+        .join("tests/data")
         .join(rel);
-    let text = std::fs::read_to_string(&path).ok()?;
-    formats::parse_any(rel, &text).ok()
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("test instance {} not readable: {e}", path.display()));
+    formats::parse_any(rel, &text).unwrap_or_else(|e| panic!("{rel} does not parse: {e}"))
 }
 
 #[test]
 fn same_seed_same_routes() {
-    let Some(inst) = real("tsptw/GendreauDumasExtended/n40w120.001.txt") else {
-        return;
-    };
+    let inst = real("tsptw/GendreauDumasExtended/n40w120.001.txt");
     let a = solve(&inst, &Budget::iterations(40), 7);
     let b = solve(&inst, &Budget::iterations(40), 7);
     assert_eq!(a, b);
-    let Some(inst) = real("solomon/RC101.vrp") else {
-        return;
-    };
+    let inst = real("solomon/RC101.vrp");
     let a = solve(&inst, &Budget::iterations(10), 3);
     let b = solve(&inst, &Budget::iterations(10), 3);
     assert_eq!(a, b);
@@ -130,7 +128,7 @@ fn valid_on_a_sample_of_real_instances() {
         "tsplib/eil51.tsp",
     ];
     for rel in sample {
-        let Some(inst) = real(rel) else { continue };
+        let inst = real(rel);
         let sol = solve(&inst, &Budget::iterations(20), 0);
         let rep = check(&inst, &sol.routes, Some(sol.cost));
         assert!(rep.valid(), "{rel}: {:?}", rep.violations);

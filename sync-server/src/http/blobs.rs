@@ -10,11 +10,13 @@
 //!   `204` + the new `Upload-Offset` (and `Upload-Complete: true` when verified and stored);
 //!   `409` `upload_offset_mismatch` on a wrong offset (the right one is in `Upload-Offset`),
 //!   `460` `checksum_mismatch` on a chunk checksum mismatch, `422` `digest_mismatch` when the
-//!   whole does not hash to the declared digest, `413` `payload_too_large`.
+//!   whole does not hash to the declared digest, `413` `payload_too_large` for a chunk over
+//!   [`MAX_UPLOAD_CHUNK_BYTES`] (4 MiB) or past the declared size.
 //! - Unknown session: `404` `upload_not_found`; expired: `410` `upload_expired`. Sessions are
 //!   kept in the database, so a restart does not lose them.
 
 use super::problem::ApiJson;
+use super::{Device, Dispatcher};
 use crate::blobs::sessions::UploadSessions;
 use crate::blobs::uploads::{Appended, Created, UploadError, Uploads};
 use crate::blobs::{BlobStore, FsBlobStore};
@@ -22,12 +24,14 @@ use crate::evidence::verify_stop;
 use crate::service::{ApiError, App};
 use crate::store::Store;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use doorstep_shared::dashboard::{LiveEvent, ProofReport};
+use doorstep_shared::protocol::MAX_UPLOAD_CHUNK_BYTES;
 use doorstep_shared::{BlobDigest, ProblemCode, StopId};
 use std::sync::Arc;
 
@@ -106,17 +110,21 @@ fn bad_request(detail: &str) -> Response {
     ApiError::new(ProblemCode::MalformedRequest, detail).into_response()
 }
 
-async fn device<S: Store>(st: &BlobState<S>, headers: &HeaderMap) -> Result<(), Response> {
-    let parts_token = crate::auth::bearer(
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    );
-    st.app
-        .device_for_token(parts_token)
-        .await
-        .map(|_| ())
-        .map_err(IntoResponse::into_response)
+/// The device extractor over the blob state: the first argument of every device handler here,
+/// so the token is checked before the path, headers or body are looked at.
+impl<S: Store> FromRequestParts<BlobState<S>> for Device {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, st: &BlobState<S>) -> Result<Self, ApiError> {
+        <Device as FromRequestParts<Arc<App<S>>>>::from_request_parts(parts, &st.app).await
+    }
+}
+
+/// The dispatcher extractor over the blob state, likewise first.
+impl<S: Store> FromRequestParts<BlobState<S>> for Dispatcher {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, st: &BlobState<S>) -> Result<Self, ApiError> {
+        <Dispatcher as FromRequestParts<Arc<App<S>>>>::from_request_parts(parts, &st.app).await
+    }
 }
 
 async fn blocking<T: Send + 'static>(
@@ -136,12 +144,9 @@ pub struct CreateUpload {
 
 async fn create<S: Store>(
     State(st): State<BlobState<S>>,
-    headers: HeaderMap,
+    _: Device,
     ApiJson(req): ApiJson<CreateUpload>,
 ) -> Response {
-    if let Err(r) = device(&st, &headers).await {
-        return r;
-    }
     let now = st.app.clock.now_ms();
     let id = uuid::Uuid::now_v7().simple().to_string();
     let uploads = st.uploads.clone();
@@ -173,12 +178,9 @@ async fn create<S: Store>(
 
 async fn offset<S: Store>(
     State(st): State<BlobState<S>>,
-    headers: HeaderMap,
+    _: Device,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = device(&st, &headers).await {
-        return r;
-    }
     let now = st.app.clock.now_ms();
     let uploads = st.uploads.clone();
     match blocking(move || uploads.offset(&id, now)).await {
@@ -202,13 +204,11 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 async fn append<S: Store>(
     State(st): State<BlobState<S>>,
+    _: Device,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    raw: Body,
 ) -> Response {
-    if let Err(r) = device(&st, &headers).await {
-        return r;
-    }
     let Some(offset) = header_str(&headers, "upload-offset").and_then(|s| s.parse::<u64>().ok())
     else {
         return bad_request("Upload-Offset header missing");
@@ -218,6 +218,10 @@ async fn append<S: Store>(
         .map(str::to_owned)
     else {
         return bad_request("Upload-Checksum: sha256 <hex> header missing");
+    };
+    let body = match super::body::read_limited(raw, &headers, MAX_UPLOAD_CHUNK_BYTES).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
     };
     let now = st.app.clock.now_ms();
     let uploads = st.uploads.clone();
@@ -248,12 +252,9 @@ async fn append<S: Store>(
 
 async fn blob<S: Store>(
     State(st): State<BlobState<S>>,
-    headers: HeaderMap,
+    _: Dispatcher,
     Path(digest): Path<String>,
 ) -> Response {
-    if let Err(e) = st.app.dispatcher_for_token(bearer_of(&headers)).await {
-        return e.into_response();
-    }
     let Ok(digest) = BlobDigest::parse(&digest) else {
         return ApiError::new(ProblemCode::NotFound, "not a blob digest").into_response();
     };
@@ -281,14 +282,6 @@ async fn blob<S: Store>(
     }
 }
 
-fn bearer_of(headers: &HeaderMap) -> Option<&str> {
-    crate::auth::bearer(
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    )
-}
-
 /// Re-verifies a stop's evidence for a dispute, with which blobs are still pending.
 pub fn proof_report<S: Store>(
     store: &S,
@@ -301,12 +294,9 @@ pub fn proof_report<S: Store>(
 
 async fn proof<S: Store>(
     State(st): State<BlobState<S>>,
-    headers: HeaderMap,
+    _: Dispatcher,
     Path(stop): Path<String>,
 ) -> Response {
-    if let Err(e) = st.app.dispatcher_for_token(bearer_of(&headers)).await {
-        return e.into_response();
-    }
     let Ok(stop) = stop.parse::<StopId>() else {
         return ApiError::new(ProblemCode::NotFound, "not a stop id").into_response();
     };

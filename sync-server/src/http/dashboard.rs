@@ -4,7 +4,7 @@
 //! have the same `Idempotency-Key` semantics as every other dispatcher command.
 
 use super::dispatch::{command, contact_command, parse_id, read};
-use super::problem::{ApiJsonOut, parse_json};
+use super::problem::{ApiJsonOut, parse_json, require_json};
 use super::{AppState, Dispatcher};
 use crate::service::{ApiError, ApiResult};
 use crate::store::Store;
@@ -146,6 +146,7 @@ pub async fn return_to_depot<S: Store>(
     body: bytes::Bytes,
 ) -> ApiResult<ApiJsonOut> {
     let stop_id: StopId = parse_id(&stop, "stop")?;
+    require_json(&headers)?;
     let cmd: ReturnToDepotCommand = parse_json(&body)?;
     check_text("reason", &cmd.reason)?;
     command(app, who, headers, body, async move |_| {
@@ -176,6 +177,7 @@ pub async fn contact_customer<S: Store>(
     body: bytes::Bytes,
 ) -> ApiResult<ApiJsonOut> {
     let stop_id: StopId = parse_id(&stop, "stop")?;
+    require_json(&headers)?;
     let cmd: ContactCustomerCommand = parse_json(&body)?;
     check_text("message", &cmd.message)?;
     let name = who.0.name.clone();

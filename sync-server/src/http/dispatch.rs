@@ -171,6 +171,7 @@ pub async fn cancel<S: Store>(
     body: bytes::Bytes,
 ) -> ApiResult<ApiJsonOut> {
     let stop_id: StopId = parse_id(&stop, "stop")?;
+    require_json(&headers)?;
     let cmd: CancelStopCommand = parse_json(&body)?;
     command(app, who, headers, body, async move |_| {
         Ok(EventPayload::StopCancelled(StopCancelled {
@@ -189,6 +190,7 @@ pub async fn reschedule<S: Store>(
     body: bytes::Bytes,
 ) -> ApiResult<ApiJsonOut> {
     let stop_id: StopId = parse_id(&stop, "stop")?;
+    require_json(&headers)?;
     let cmd: RescheduleStopCommand = parse_json(&body)?;
     command(app, who, headers, body, async move |_| {
         Ok(EventPayload::StopRescheduled(StopRescheduled {
@@ -207,6 +209,7 @@ pub async fn reassign<S: Store>(
     body: bytes::Bytes,
 ) -> ApiResult<ApiJsonOut> {
     let stop_id: StopId = parse_id(&stop, "stop")?;
+    require_json(&headers)?;
     let cmd: ReassignStopCommand = parse_json(&body)?;
     command(app, who, headers, body, async move |app: &App<S>| {
         let to_route = cmd.to_route;
@@ -248,6 +251,7 @@ pub async fn resolve<S: Store>(
     body: bytes::Bytes,
 ) -> ApiResult<ApiJsonOut> {
     let escalation_id: EscalationId = parse_id(&id, "escalation")?;
+    require_json(&headers)?;
     let cmd: ResolveEscalationCommand = parse_json(&body)?;
     let name = who.0.name.clone();
     command(app, who, headers, body, async move |app: &App<S>| {

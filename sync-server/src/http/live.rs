@@ -12,6 +12,7 @@ use crate::auth;
 use crate::service::{ApiError, ApiResult};
 use crate::store::Store;
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -43,11 +44,14 @@ pub struct LiveQuery {
 
 pub async fn stream<S: Store>(
     State(app): AppState<S>,
-    Query(q): Query<LiveQuery>,
+    q: Result<Query<LiveQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let now = app.clock.now_ms();
-    let authorised = match &q.ticket {
+    // Authentication comes first: a query that does not parse carries no ticket, and is refused
+    // as malformed only once the caller is known.
+    let ticket = q.as_ref().ok().and_then(|Query(q)| q.ticket.as_ref());
+    let authorised = match ticket {
         Some(t) => app.live.redeem_ticket(&auth::hash_secret(t), now).is_some(),
         None => {
             let header = headers
@@ -61,6 +65,9 @@ pub async fn stream<S: Store>(
             ProblemCode::Unauthorized,
             "open the live stream with a fresh ticket from POST /v1/dispatch/live/ticket",
         ));
+    }
+    if let Err(e) = q {
+        return Err(ApiError::new(ProblemCode::MalformedRequest, e.body_text()));
     }
     let rx = app.live.subscribe();
     let events = futures::stream::unfold(rx, |mut rx| async move {

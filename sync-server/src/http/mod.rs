@@ -98,6 +98,9 @@ pub fn router_with_ui<S: Store>(app: Arc<App<S>>, ui_dir: std::path::PathBuf) ->
             app.clone(),
             blobs::default_uploads(app.store.clone()),
         ))
+        .layer(axum::middleware::map_response(
+            problem::problem_for_bare_refusals,
+        ))
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {

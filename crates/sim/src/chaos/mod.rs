@@ -288,7 +288,8 @@ async fn enroll_and_load(
 }
 
 struct Shared {
-    store: Arc<doorstep_server::store::sqlite::SqliteStore>,
+    /// The in-process server's store, whatever its backend.
+    store: Arc<dyn Store>,
     clock: Arc<dyn courier_core::Clock>,
     direct: RouterTransport,
     wire: Arc<Wire>,

@@ -7,6 +7,8 @@ use doorstep_shared::{CourierId, DeviceId};
 use rusqlite::{OptionalExtension, params};
 
 impl SqliteStore {
+    /// Creates the courier if it is new; an existing courier is left exactly as it is (its
+    /// name and region are not overwritten by whoever creates an enrollment code for it).
     pub(crate) fn create_courier_impl(
         &self,
         courier: CourierId,

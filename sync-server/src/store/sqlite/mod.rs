@@ -18,6 +18,7 @@ use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
@@ -81,9 +82,11 @@ fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 fn configure(conn: &Connection) -> SqlResult<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    enable_wal(conn)?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Savepoint sub-journals (one savepoint per pushed event) stay in memory instead of a temp
@@ -93,22 +96,48 @@ fn configure(conn: &Connection) -> SqlResult<()> {
     Ok(())
 }
 
-fn migrate(conn: &mut Connection) -> SqlResult<()> {
-    let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version > MIGRATIONS.len() {
-        return Err(StoreError::Fatal(format!(
-            "database schema version {version} is newer than this server ({})",
-            MIGRATIONS.len()
-        ))
-        .into());
+/// Switches the file to WAL. Connections switching a fresh (rollback-journal) file at the same
+/// moment each hold a read lock and need the exclusive one; SQLite answers all but one of them
+/// `SQLITE_BUSY` at once, without calling the busy handler (waiting could deadlock), so this
+/// retries for as long as the busy timeout would have waited.
+fn enable_wal(conn: &Connection) -> SqlResult<()> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        let tx = conn.transaction()?;
+}
+
+/// Brings the schema up to date, one migration per transaction. Each step takes the write
+/// lock (`BEGIN IMMEDIATE`, waiting out the busy timeout) *before* it reads `user_version`, so
+/// servers starting together on one file serialise here: the first runs a step, the others
+/// then read the version it wrote and skip it.
+fn migrate(conn: &mut Connection) -> SqlResult<()> {
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > MIGRATIONS.len() {
+            return Err(StoreError::Fatal(format!(
+                "database schema version {version} is newer than this server ({})",
+                MIGRATIONS.len()
+            ))
+            .into());
+        }
+        let Some(sql) = MIGRATIONS.get(version) else {
+            return Ok(());
+        };
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.pragma_update(None, "user_version", version + 1)?;
         tx.commit()?;
     }
-    Ok(())
 }
 
 impl SqliteStore {
@@ -131,7 +160,7 @@ impl SqliteStore {
                     path,
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
-                c.busy_timeout(std::time::Duration::from_secs(5))?;
+                c.busy_timeout(BUSY_TIMEOUT)?;
                 Ok(Mutex::new(c))
             })
             .collect::<SqlResult<Vec<_>>>()?;
