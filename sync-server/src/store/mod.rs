@@ -5,6 +5,7 @@
 //! **Invariant:** a backend applies each pushed event, its outcome and the device's
 //! `last_applied_seq` atomically, and decides the outcome with [`crate::merge`] — never on its own.
 
+pub mod postgres;
 pub mod sqlite;
 
 use crate::merge::NewEscalation;
