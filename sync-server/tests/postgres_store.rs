@@ -790,3 +790,31 @@ fn a_deadlock_is_transient_and_so_is_a_lock_timeout() {
         StoreError::Transient(_)
     ));
 }
+
+#[test]
+fn a_multi_host_url_falls_through_to_the_host_that_answers() {
+    let url = fresh_database();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let live = url
+        .strip_prefix("postgres://postgres@")
+        .expect("test URL shape");
+    let (host_port, db) = live.split_once('/').expect("db in URL");
+    let multi = format!(
+        "postgres://postgres@127.0.0.1:{dead},{host_port}/{db}?target_session_attrs=read-write"
+    );
+    let store = PgStore::connect(&multi).expect("second host answers");
+    store.ping().expect("ping through the second host");
+}
+
+#[test]
+fn a_store_can_be_dropped_inside_an_async_context() {
+    let (store, _url) = store();
+    store.ping().expect("ping");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move { drop(store) });
+}
