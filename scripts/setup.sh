@@ -29,6 +29,10 @@ APT_PACKAGES=(
     dbus
     python3-dbus
     python3-gi
+    # PostgreSQL backend tests: crates/test-postgres runs initdb/pg_ctl from
+    # /usr/lib/postgresql/*/bin to start a private throw-away cluster on a free port. The package
+    # may also create and start a system cluster on 5432; the tests never use it.
+    postgresql
 )
 
 log() { printf 'setup: %s\n' "$*"; }

@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use doorstep_server::clock::{Clock, SystemClock};
 use doorstep_server::seed::{SeedOptions, seed_demo};
+use doorstep_server::store::postgres::PgStore;
 use doorstep_server::store::sqlite::SqliteStore;
 use doorstep_server::store::{DatabaseUrl, Store, StoreError};
 use doorstep_server::{auth, startup};
@@ -150,7 +151,7 @@ fn main() -> anyhow::Result<()> {
         DatabaseUrl::SqliteMemory => {
             run(cli.command, SqliteStore::open_in_memory().map_err(opened)?)
         }
-        DatabaseUrl::Postgres(_) => Err(opened(StoreError::UnsupportedUrl(url.clone()))),
+        DatabaseUrl::Postgres(pg) => run(cli.command, PgStore::connect(&pg).map_err(opened)?),
     }
 }
 

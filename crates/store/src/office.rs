@@ -9,7 +9,7 @@ use crate::model::{EscalationRecord, OfficeEvent, OfficeOutcome};
 use crate::store::{OfficeEventRow, OfficeUnit, OfficeWrite, Store};
 use doorstep_shared::event::{EventPayload, RouteAssigned};
 use doorstep_shared::intent::{fingerprint, intent_key};
-use doorstep_shared::{CourierId, DeviceId, EventId, StopId, StopState};
+use doorstep_shared::{CourierId, DeviceId, EventId, HlcStamp, StopId, StopState};
 
 /// Records `ev` with the new id `event_id` on `store`.
 pub fn record_office_event<S: Store + ?Sized>(
@@ -41,6 +41,17 @@ pub fn stops_touched(payload: &EventPayload) -> Vec<StopId> {
     stops
 }
 
+/// `proposed`, or just after `last` when `proposed` is not later than it.
+pub fn stamp_after(proposed: HlcStamp, last: Option<HlcStamp>) -> HlcStamp {
+    match last {
+        Some(last) if proposed <= last => HlcStamp {
+            wall_ms: last.wall_ms,
+            logical: last.logical.saturating_add(1),
+        },
+        _ => proposed,
+    }
+}
+
 /// What an office event does, decided from what the unit read.
 #[derive(Clone, Debug, Default)]
 struct Plan {
@@ -57,6 +68,11 @@ pub fn record_in(
     ev: &OfficeEvent,
     event_id: EventId,
 ) -> StoreResult<OfficeOutcome> {
+    // The clock is read (and locked) first: office commands are serialised from here on, so the
+    // intent check below cannot race another server recording the same intent. Office events
+    // are ordered across every server that records them: a stamp never goes back behind one
+    // already recorded, whichever replica's clock is behind.
+    let last = unit.office_clock()?;
     let key = intent_key(&ev.payload, &DeviceId(uuid::Uuid::nil()));
     let fp = fingerprint(&ev.payload);
     if let Some(known) = unit.known_intent(&key)? {
@@ -66,6 +82,9 @@ pub fn record_in(
             OfficeOutcome::Conflict(format!("{key} was already recorded with another payload"))
         });
     }
+    let hlc = stamp_after(ev.hlc, last);
+    unit.set_office_clock(hlc)?;
+    let ev = &OfficeEvent { hlc, ..ev.clone() };
     unit.lock_stops(&stops_touched(&ev.payload))?;
     let mut plan = match &ev.payload {
         EventPayload::RouteAssigned(route) => assign_route(unit, route, ev, event_id)?,
@@ -213,4 +232,25 @@ fn stop_command(
     after.apply(event_id, ev.hlc, payload);
     plan.touched.push((rec.state, after));
     Ok(Ok(plan))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(wall_ms: u64, logical: u32) -> HlcStamp {
+        HlcStamp { wall_ms, logical }
+    }
+
+    #[test]
+    fn an_office_stamp_never_goes_back_behind_the_last_recorded_one() {
+        assert_eq!(stamp_after(at(10, 0), None), at(10, 0));
+        assert_eq!(stamp_after(at(10, 0), Some(at(9, 5))), at(10, 0));
+        assert_eq!(stamp_after(at(10, 0), Some(at(10, 0))), at(10, 1));
+        assert_eq!(
+            stamp_after(at(7, 3), Some(at(10, 2))),
+            at(10, 3),
+            "a replica whose clock is behind"
+        );
+    }
 }

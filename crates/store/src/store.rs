@@ -122,6 +122,10 @@ pub struct OfficeEventRow<'a> {
 /// One office command's transaction, begun by [`Store::office_unit`] and committed only if the
 /// work returns `Ok`.
 pub trait OfficeUnit {
+    /// The stamp of the last office event recorded by any server, locked so office commands are
+    /// serialised (across replicas too) until the transaction ends; `None` before the first.
+    fn office_clock(&mut self) -> StoreResult<Option<HlcStamp>>;
+    fn set_office_clock(&mut self, stamp: HlcStamp) -> StoreResult<()>;
     fn known_intent(&mut self, intent_key: &str) -> StoreResult<Option<KnownIntent>>;
     /// Locks these stops, given sorted and deduplicated, in that order.
     fn lock_stops(&mut self, stops: &[StopId]) -> StoreResult<()>;

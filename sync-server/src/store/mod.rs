@@ -5,6 +5,7 @@
 //! **Invariant:** a backend applies each pushed event, its outcome and the device's
 //! `last_applied_seq` atomically, as the push algorithm tells it — it never decides on its own.
 
+pub mod postgres;
 pub mod sqlite;
 
 pub use doorstep_store::*;

@@ -10,7 +10,7 @@ use crate::store::{
     EscalationRecord, IdempotencyState, OfficeEventRow, OfficeUnit, OfficeWork, OfficeWrite,
 };
 use doorstep_shared::event::RouteAssigned;
-use doorstep_shared::{CourierId, EscalationId, RouteId, StopId, StopState};
+use doorstep_shared::{CourierId, EscalationId, HlcStamp, RouteId, StopId, StopState};
 use rusqlite::{Connection, OptionalExtension, params};
 
 struct SqliteOffice<'c> {
@@ -18,6 +18,36 @@ struct SqliteOffice<'c> {
 }
 
 impl OfficeUnit for SqliteOffice<'_> {
+    fn office_clock(&mut self) -> crate::store::StoreResult<Option<HlcStamp>> {
+        db(|| {
+            // The IMMEDIATE transaction already serialises office commands.
+            Ok(self
+                .conn
+                .query_row(
+                    "SELECT hlc_wall, hlc_logical FROM office_clock WHERE id = 1",
+                    [],
+                    |r| {
+                        Ok(HlcStamp {
+                            wall_ms: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                            logical: r.get(1)?,
+                        })
+                    },
+                )
+                .optional()?)
+        })
+    }
+
+    fn set_office_clock(&mut self, stamp: HlcStamp) -> crate::store::StoreResult<()> {
+        db(|| {
+            self.conn.execute(
+                "INSERT INTO office_clock (id, hlc_wall, hlc_logical) VALUES (1, ?1, ?2)
+                 ON CONFLICT(id) DO UPDATE SET hlc_wall = excluded.hlc_wall, hlc_logical = excluded.hlc_logical",
+                params![seq_param(stamp.wall_ms), stamp.logical],
+            )?;
+            Ok(())
+        })
+    }
+
     fn known_intent(&mut self, intent_key: &str) -> crate::store::StoreResult<Option<KnownIntent>> {
         db(|| known_intent(self.conn, intent_key))
     }

@@ -1,0 +1,144 @@
+//! Idempotency keys of dispatcher commands and escalations opened by hand. Office events
+//! themselves are recorded through the office unit (`units.rs`).
+
+use super::{PgError, PgStore, enum_str, signed};
+use crate::store::{EscalationRecord, IdempotencyState, StoreResult};
+use doorstep_shared::EscalationId;
+
+/// How often `begin_idempotent` retries when the key it collided with vanished (abandoned by
+/// its owner between our insert and our read) before it calls the situation transient.
+const BEGIN_TRIES: usize = 3;
+
+impl PgStore {
+    /// Claims `key`, or reports who has it. The insert is `ON CONFLICT DO NOTHING`, so a racing
+    /// claim waits for the other transaction and then sees its row; the row is read in a second
+    /// statement (a newer snapshot than the insert's).
+    pub(super) fn begin_idempotent_impl(
+        &self,
+        key: &str,
+        request_hash: &str,
+        now_ms: u64,
+        lease_ms: u64,
+    ) -> StoreResult<IdempotencyState> {
+        self.run(async |c| {
+            for _ in 0..BEGIN_TRIES {
+                let inserted = c
+                    .execute(
+                        "INSERT INTO idempotency_keys (key, request_hash, created_ms) VALUES ($1, $2, $3)
+                         ON CONFLICT (key) DO NOTHING",
+                        &[&key, &request_hash, &signed(now_ms)?],
+                    )
+                    .await?;
+                // A claim its server never finished is free again once its lease has run out.
+                let reclaimed = inserted == 0
+                    && c.execute(
+                        "UPDATE idempotency_keys SET created_ms = $3
+                         WHERE key = $1 AND request_hash = $2 AND NOT done AND created_ms <= $4",
+                        &[
+                            &key,
+                            &request_hash,
+                            &signed(now_ms)?,
+                            &signed(now_ms.saturating_sub(lease_ms))?,
+                        ],
+                    )
+                    .await?
+                        == 1;
+                if inserted == 1 || reclaimed {
+                    return Ok(IdempotencyState::Started);
+                }
+                let Some(r) = c
+                    .query_opt(
+                        "SELECT request_hash, done, status, body FROM idempotency_keys WHERE key = $1",
+                        &[&key],
+                    )
+                    .await?
+                else {
+                    continue;
+                };
+                let hash: &str = r.try_get(0)?;
+                let done: bool = r.try_get(1)?;
+                return Ok(match (hash == request_hash, done) {
+                    (false, _) => IdempotencyState::Mismatch,
+                    (true, false) => IdempotencyState::InProgress,
+                    (true, true) => IdempotencyState::Completed {
+                        status: r
+                            .try_get::<_, Option<i64>>(2)?
+                            .map(|s| {
+                                u16::try_from(s)
+                                    .map_err(|_| PgError::Data(format!("bad status {s}")))
+                            })
+                            .transpose()?
+                            .unwrap_or(200),
+                        body: r.try_get::<_, Option<String>>(3)?.unwrap_or_default(),
+                    },
+                });
+            }
+            Err(PgError::Contended(format!(
+                "idempotency key {key:?} kept changing hands"
+            )))
+        })
+    }
+
+    pub(super) fn finish_idempotent_impl(
+        &self,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> StoreResult<()> {
+        self.run(async |c| {
+            c.execute(
+                "UPDATE idempotency_keys SET done = TRUE, status = $2, body = $3 WHERE key = $1",
+                &[&key, &i64::from(status), &body],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn abandon_idempotent_impl(&self, key: &str) -> StoreResult<()> {
+        self.run(async |c| {
+            c.execute(
+                "DELETE FROM idempotency_keys WHERE key = $1 AND NOT done",
+                &[&key],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn open_escalation_impl(&self, rec: &EscalationRecord<'_>) -> StoreResult<()> {
+        let esc = rec.escalation;
+        let id = EscalationId(uuid::Uuid::now_v7());
+        self.run(async |c| {
+            c.execute(
+                "INSERT INTO escalations (escalation_id, kind, priority, stop_id, device_id,
+                     event_id, opened_at_ms, detail)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &id.to_string(),
+                    &enum_str(&esc.kind),
+                    &i64::from(esc.kind.priority()),
+                    &esc.stop_id.map(|s| s.to_string()),
+                    &rec.device.map(|d| d.to_string()),
+                    &rec.event.map(|e| e.to_string()),
+                    &signed(rec.opened_at_ms)?,
+                    &esc.detail,
+                ],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn resolve_escalation_impl(&self, id: EscalationId) -> StoreResult<bool> {
+        self.run(async |c| {
+            let n = c
+                .execute(
+                    "UPDATE escalations SET resolved = TRUE WHERE escalation_id = $1 AND NOT resolved",
+                    &[&id.to_string()],
+                )
+                .await?;
+            Ok(n == 1)
+        })
+    }
+}
