@@ -31,6 +31,11 @@ cargo clippy --workspace --all-targets --features "$FEATURES" --locked -- -D war
 step "cargo test --workspace --features $FEATURES --locked (TypeScript bindings are current: the ts_bindings / ts_export tests)"
 cargo test --workspace --features "$FEATURES" --locked
 
+step "the black-box server tests again, on PostgreSQL (a private cluster each test process starts and stops; same build)"
+DOORSTEP_TEST_DATABASE=postgres cargo test --workspace --features "$FEATURES" --locked \
+    --test push_semantics --test crash_recovery --test office --test bad_input \
+    --test proof_at_push --test refusals
+
 step "binaries for the browser and window tests (same selection and features: only the binaries cargo test did not link)"
 # --tests keeps the dev-dependency features of the test build; without it tokio would rebuild.
 cargo build --workspace --bins --tests --features "$FEATURES" --locked

@@ -79,8 +79,9 @@ pub async fn seed_demo<S: Store>(app: &App<S>, opts: &SeedOptions) -> ApiResult<
     let now = app.clock.now_ms();
     // The world comes from the seed; secrets never do.
     let dispatcher = auth::new_dispatcher_token(&mut rand::rng());
-    app.store
-        .create_dispatcher("demo dispatcher", &dispatcher.hash)?;
+    let hash = dispatcher.hash.clone();
+    app.with_store(move |s| s.create_dispatcher("demo dispatcher", &hash))
+        .await?;
     let mut couriers = Vec::with_capacity(opts.couriers);
     for i in 0..opts.couriers {
         let courier_id = CourierId(uid(&mut rng, opts.day_start_ms));
@@ -90,10 +91,13 @@ pub async fn seed_demo<S: Store>(app: &App<S>, opts: &SeedOptions) -> ApiResult<
             LAST[(i / FIRST.len() + i) % LAST.len()]
         );
         let region = ["north", "south", "east", "west"][i % 4];
-        app.store.create_courier(courier_id, &name, region)?;
         let code = auth::new_enrollment_code(&mut rand::rng());
-        app.store
-            .create_enrollment_code(courier_id, &code.hash, now + 30 * 24 * 3_600_000)?;
+        let (n, hash) = (name.clone(), code.hash.clone());
+        app.with_store(move |s| {
+            s.create_courier(courier_id, &n, region)?;
+            s.create_enrollment_code(courier_id, &hash, now + 30 * 24 * 3_600_000)
+        })
+        .await?;
         let route_id = RouteId(uid(&mut rng, opts.day_start_ms));
         let stops = plan_stops(&mut rng, opts, i);
         let stop_ids = stops.iter().map(|s| s.stop_id).collect();

@@ -113,6 +113,15 @@ impl<S: Store> App<S> {
         }
     }
 
+    /// Runs storage work off the async threads (a backend may block, or drive its own runtime).
+    pub async fn with_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&S) -> Result<T, StoreError> + Send + 'static,
+    ) -> ApiResult<T> {
+        let store = self.store.clone();
+        blocking(move || f(&store)).await
+    }
+
     fn tick(&self) -> doorstep_shared::HlcStamp {
         let now = self.clock.now_ms();
         self.hlc.lock().unwrap_or_else(|p| p.into_inner()).tick(now)

@@ -207,7 +207,10 @@ fn couriers_devices_and_dispatchers_are_found_by_their_hashed_tokens() {
 
     let couriers = store.couriers().expect("couriers");
     assert_eq!(couriers.len(), 1);
-    assert_eq!(couriers[0].name, "Ada", "an existing courier keeps its name");
+    assert_eq!(
+        couriers[0].name, "Ada",
+        "an existing courier keeps its name"
+    );
     assert_eq!(couriers[0].devices, vec![d]);
     assert!(couriers[0].routes.is_empty());
     let health = store.device_health().expect("device health");

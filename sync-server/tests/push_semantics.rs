@@ -8,7 +8,7 @@ use doorstep_shared::event::{
     AttemptOutcome, DeliveryAttempted, DeliveryMethod, EventEnvelope, EventPayload, ScanPhase,
 };
 use doorstep_shared::protocol::{EscalationKind, PushResult, PushStatus, StopDetail};
-use doorstep_shared::{FailureReason, ProblemCode, StopStatus};
+use doorstep_shared::{DeviceId, FailureReason, ProblemCode, StopStatus};
 use harness::{Encoding, World, delivery_sequence, test_seed};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -25,27 +25,22 @@ fn applied_per_intent(detail: &StopDetail) -> BTreeMap<String, usize> {
     m
 }
 
-/// Log rows per `device_seq` of one device, straight from the SQLite file.
-fn rows_per_seq(w: &World, device: &str) -> BTreeMap<u64, (usize, String)> {
-    let db = w.sqlite();
-    let mut q = db
-        .prepare(
-            "SELECT device_seq, COUNT(*), MIN(status) FROM events WHERE device_id = ?1
-             GROUP BY device_seq ORDER BY device_seq",
-        )
-        .unwrap();
-    q.query_map([device], |r| {
-        Ok((
-            r.get::<_, i64>(0)? as u64,
-            (r.get::<_, i64>(1)? as usize, r.get::<_, String>(2)?),
-        ))
-    })
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
+/// Log rows per `device_seq` of one device, with the outcome stored, from the dispatcher API.
+async fn rows_per_seq(w: &World, device: DeviceId) -> BTreeMap<u64, (usize, String)> {
+    let mut rows: BTreeMap<u64, (usize, String)> = BTreeMap::new();
+    for e in w.api.device_log(device).await {
+        let seq = e.device_seq.expect("a device event has a device_seq");
+        let status = serde_json::to_value(e.status)
+            .expect("status")
+            .as_str()
+            .expect("text")
+            .to_owned();
+        let row = rows.entry(seq).or_insert((0, status));
+        row.0 += 1;
+    }
+    rows
 }
 
-/// A 20-event batch over five stops: four full deliveries, then a scan, notes and a location fix.
 fn twenty_events(w: &World, d: &mut harness::Device) -> Vec<EventEnvelope> {
     let stops = w.stops(0);
     let mut events = Vec::new();
@@ -136,7 +131,7 @@ async fn replaying_a_batch_100_times_applies_each_intent_once_with_identical_res
             assert_eq!(detail.view.attempts.len(), 1, "seed {seed}");
         }
     }
-    let rows = rows_per_seq(&w, &d.id.to_string());
+    let rows = rows_per_seq(&w, d.id).await;
     assert_eq!(rows.len(), 20, "seed {seed}");
     assert!(
         rows.values().all(|(n, s)| *n == 1 && s == "applied"),
@@ -270,7 +265,7 @@ async fn eight_concurrent_uploads_of_one_batch_apply_each_event_once() {
             applied.get(&seq)
         );
     }
-    let rows = rows_per_seq(&w, &d.id.to_string());
+    let rows = rows_per_seq(&w, d.id).await;
     assert_eq!(rows.len(), n, "seed {seed}");
     assert!(
         rows.values().all(|(c, s)| *c == 1 && s == "applied"),
@@ -348,7 +343,7 @@ async fn a_gap_is_reported_and_resumed() {
         "{r:?}"
     );
     assert_eq!(w.api.stop(stop).await.view.status, StopStatus::Delivered);
-    let rows = rows_per_seq(&w, &d.id.to_string());
+    let rows = rows_per_seq(&w, d.id).await;
     assert_eq!(rows.keys().copied().collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
 }
 

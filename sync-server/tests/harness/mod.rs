@@ -1,4 +1,5 @@
-//! Black-box harness: the real `doorstep-server` binary on a real SQLite file, on port 0.
+//! Black-box harness: the real `doorstep-server` binary on a real SQLite file, on port 0 — or on
+//! a fresh database of a private PostgreSQL cluster with `DOORSTEP_TEST_DATABASE=postgres`.
 //!
 //! A [`World`] is one temporary directory with a seeded database (`demo-seed`: 3 couriers, 6
 //! stops each), a running server and a dispatcher client. [`Device`] enrolls through the API and
@@ -13,6 +14,7 @@ use doorstep_shared::event::{
 };
 use doorstep_shared::protocol::{
     DeviceHealth, EnrollResponse, Escalation, PullResponse, PushRequest, PushResponse, StopDetail,
+    StoredEvent,
 };
 use doorstep_shared::{
     CourierId, DeviceId, EventId, FailureReason, HlcStamp, ParcelBarcode, Problem, RouteId, StopId,
@@ -50,8 +52,29 @@ fn log_env(cmd: &mut Command) {
     }
 }
 
-fn db_url(path: &Path) -> String {
-    format!("sqlite://{}", path.display())
+/// Whether the black-box tests run on PostgreSQL (`DOORSTEP_TEST_DATABASE=postgres`, a private
+/// cluster started by the test process) instead of SQLite files.
+pub fn on_postgres() -> bool {
+    std::env::var("DOORSTEP_TEST_DATABASE").is_ok_and(|v| v == "postgres")
+}
+
+/// The database URL a world's path stands for: the SQLite file itself, or one fresh PostgreSQL
+/// database per path (the same path always names the same database, so a restarted server
+/// finds its data).
+pub fn db_url(path: &Path) -> String {
+    if !on_postgres() {
+        return format!("sqlite://{}", path.display());
+    }
+    static DATABASES: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<PathBuf, String>>,
+    > = std::sync::OnceLock::new();
+    let mut dbs = DATABASES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    dbs.entry(path.to_path_buf())
+        .or_insert_with(|| doorstep_test_postgres::TestCluster::shared().fresh_database())
+        .clone()
 }
 
 /// Runs `doorstep-server demo-seed` on `db` and returns what it printed.
@@ -341,6 +364,26 @@ impl Api {
         r.json()
     }
 
+    /// One device's stored log, every page, through `GET /v1/dispatch/devices/{id}/events`.
+    pub async fn device_log(&self, device: DeviceId) -> Vec<StoredEvent> {
+        const PAGE: usize = 5_000;
+        let mut out: Vec<StoredEvent> = Vec::new();
+        let mut after = 0;
+        loop {
+            let page: Vec<StoredEvent> = self
+                .dispatch_get(&format!(
+                    "/v1/dispatch/devices/{device}/events?after_seq={after}&limit={PAGE}"
+                ))
+                .await;
+            let full = page.len() == PAGE;
+            after = page.last().and_then(|e| e.device_seq).unwrap_or(after);
+            out.extend(page);
+            if !full {
+                return out;
+            }
+        }
+    }
+
     pub async fn stop(&self, stop: StopId) -> StopDetail {
         self.dispatch_get(&format!("/v1/dispatch/stops/{stop}"))
             .await
@@ -456,10 +499,16 @@ impl World {
         Device::new(e.device_id, e.courier_id, e.token, rng_seed)
     }
 
-    /// A read-only connection to the database file (WAL: safe while the server runs).
-    pub fn sqlite(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open_with_flags(&self.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    /// A read-only connection to the world's SQLite file (WAL: safe while the server runs);
+    /// `None` when the world runs on PostgreSQL.
+    pub fn sqlite(&self) -> Option<rusqlite::Connection> {
+        (!on_postgres()).then(|| {
+            rusqlite::Connection::open_with_flags(
+                &self.db,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
             .expect("open database read-only")
+        })
     }
 }
 
