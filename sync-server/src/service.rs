@@ -73,6 +73,8 @@ pub struct App<S: Store> {
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     hlc: Mutex<HybridClock>,
+    /// Moves (a generation counter) whenever a change devices must pull may have been committed,
+    /// here or by another server on the same database; long-polls wake on it and re-read.
     feed: watch::Sender<u64>,
     /// Announces pushes and office events to the dashboard's live stream.
     pub live: crate::live::LiveHub,
@@ -99,6 +101,11 @@ impl<S: Store> App<S> {
     /// An app over `store`. Touches no storage (it may run on an async thread); long-polls
     /// re-read the store whenever the feed signal moves.
     pub fn new(store: Arc<S>, clock: Arc<dyn Clock>) -> Self {
+        let feed = watch::channel(0u64).0;
+        let remote = feed.clone();
+        store.watch_changes(Arc::new(move || {
+            remote.send_modify(|generation: &mut u64| *generation = generation.wrapping_add(1));
+        }));
         Self {
             store,
             clock,
@@ -106,7 +113,7 @@ impl<S: Store> App<S> {
             hlc: Mutex::new(HybridClock::new(
                 doorstep_shared::protocol::CLOCK_SKEW_BOUND_MS as u64,
             )),
-            feed: watch::channel(0).0,
+            feed,
             live: crate::live::LiveHub::default(),
             enrollment_ttl_ms: 7 * 24 * 3_600_000,
             idempotency_lease_ms: 60_000,
@@ -406,12 +413,9 @@ impl<S: Store> App<S> {
                 self.clock.now_ms(),
             ));
         }
-        if let OfficeOutcome::Applied { cursor } = outcome {
-            self.feed.send_if_modified(|c| {
-                let changed = cursor > *c;
-                *c = (*c).max(cursor);
-                changed
-            });
+        if matches!(outcome, OfficeOutcome::Applied { .. }) {
+            self.feed
+                .send_modify(|generation| *generation = generation.wrapping_add(1));
         }
         Ok(outcome)
     }

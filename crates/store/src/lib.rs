@@ -24,6 +24,6 @@ pub use model::{
 };
 pub use push::clock_offset_ms;
 pub use store::{
-    DeviceEventRow, DeviceSyncUpdate, EvidenceLog, LocationLog, OfficeEventRow, OfficeUnit,
-    OfficeWork, OfficeWrite, PushUnit, PushWork, Store, StoredOutcome, UploadSessions,
+    ChangeSignal, DeviceEventRow, DeviceSyncUpdate, EvidenceLog, LocationLog, OfficeEventRow,
+    OfficeUnit, OfficeWork, OfficeWrite, PushUnit, PushWork, Store, StoredOutcome, UploadSessions,
 };

@@ -144,6 +144,9 @@ pub trait OfficeUnit {
     fn append_feed(&mut self, courier: CourierId, log_position: u64) -> StoreResult<u64>;
 }
 
+/// Called by a backend when another server may have committed a change.
+pub type ChangeSignal = std::sync::Arc<dyn Fn() + Send + Sync>;
+
 /// A request's work inside a push transaction.
 pub type PushWork<'w> = dyn FnMut(&mut dyn PushUnit) -> StoreResult<()> + 'w;
 /// A command's work inside an office transaction.
@@ -187,6 +190,12 @@ pub trait Store: Send + Sync + 'static + EvidenceLog + LocationLog + UploadSessi
     -> StoreResult<(Vec<Change>, bool)>;
     /// The newest change cursor (for long-poll wake-ups).
     fn latest_cursor(&self) -> StoreResult<u64>;
+    /// Calls `signal` whenever any server sharing this database may have committed a change a
+    /// device must pull (a signal, no payload: the caller re-reads). A backend only one process
+    /// can write (SQLite) has nothing to add to the process's own signal and ignores it.
+    fn watch_changes(&self, signal: ChangeSignal) {
+        let _ = signal;
+    }
     fn route_for_courier(&self, courier: CourierId, route: RouteId) -> StoreResult<RouteAccess>;
     /// The courier a route belongs to.
     fn route_owner(&self, route: RouteId) -> StoreResult<Option<CourierId>>;

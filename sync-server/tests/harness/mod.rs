@@ -79,8 +79,13 @@ pub fn db_url(path: &Path) -> String {
 
 /// Runs `doorstep-server demo-seed` on `db` and returns what it printed.
 pub fn demo_seed(db: &Path) -> DemoSeed {
+    demo_seed_url(&db_url(db))
+}
+
+/// Runs `doorstep-server demo-seed` on the database at `url`.
+pub fn demo_seed_url(url: &str) -> DemoSeed {
     let mut cmd = Command::new(BIN);
-    cmd.args(["demo-seed", "--database", &db_url(db)])
+    cmd.args(["demo-seed", "--database", url])
         .args(["--couriers", "3", "--stops", "6", "--seed", "1"])
         .stdout(Stdio::piped());
     log_env(&mut cmd);
@@ -105,19 +110,18 @@ impl TestServer {
 
     /// Like [`TestServer::start`], with extra environment variables.
     pub fn start_with_env(db: &Path, env: &[(String, String)]) -> Self {
+        Self::start_url(&db_url(db), env)
+    }
+
+    /// Spawns `serve` on the database at `url` (several servers on one URL are replicas).
+    pub fn start_url(url: &str, env: &[(String, String)]) -> Self {
         let mut cmd = Command::new(BIN);
         cmd.envs(env.iter().map(|(k, v)| (k, v)));
-        cmd.args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database",
-            &db_url(db),
-        ])
-        .env_remove("DOORSTEP_LISTEN")
-        .env_remove("DOORSTEP_DATABASE_URL")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--database", url])
+            .env_remove("DOORSTEP_LISTEN")
+            .env_remove("DOORSTEP_DATABASE_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
         log_env(&mut cmd);
         let mut child = cmd.spawn().expect("spawn doorstep-server");
         let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));

@@ -17,6 +17,7 @@
 mod dashboard;
 mod evidence;
 mod identity;
+mod listen;
 mod migrate;
 mod office;
 mod presence;
@@ -117,6 +118,8 @@ pub struct PgStore {
     runtime: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
     pool: Pool,
+    /// For the change listener's own connection (see `listen.rs`).
+    config: tokio_postgres::Config,
 }
 
 impl Drop for PgStore {
@@ -163,7 +166,7 @@ impl PgStore {
             .build()
             .map_err(|e| PgError::Runtime(format!("cannot start the PostgreSQL runtime: {e}")))?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             tokio_postgres::NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -180,6 +183,7 @@ impl PgStore {
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
             pool,
+            config,
         };
         store.run(async |c| migrate::migrate(c).await)?;
         tracing::info!(

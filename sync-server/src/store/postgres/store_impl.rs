@@ -57,6 +57,9 @@ impl Store for PgStore {
     ) -> StoreResult<(Vec<Change>, bool)> {
         self.pull_impl(courier, cursor, limit)
     }
+    fn watch_changes(&self, signal: crate::store::ChangeSignal) {
+        self.watch_changes_impl(signal);
+    }
     fn latest_cursor(&self) -> StoreResult<u64> {
         self.latest_cursor_impl()
     }

@@ -596,6 +596,10 @@ impl OfficeUnit for PgOffice<'_> {
 
     fn append_feed(&mut self, courier: CourierId, log_position: u64) -> StoreResult<u64> {
         self.on(async |c| {
+            // Delivered to every listening server at commit; identical notifications of one
+            // transaction are folded into one.
+            c.execute("SELECT pg_notify($1, '')", &[&super::listen::CHANNEL])
+                .await?;
             let cursor: i64 = c
                 .query_one(
                     "INSERT INTO feed (courier_id, log_seq) VALUES ($1, $2) RETURNING cursor",

@@ -1,0 +1,73 @@
+//! Two `serve` processes on one PostgreSQL database are one service: a device long-polling one
+//! replica is woken by an office change committed through the other.
+//! `cargo test -p doorstep-server --test replicas`
+
+mod harness;
+
+use doorstep_shared::event::{EventPayload, TimeWindow};
+use harness::{Api, TestServer, demo_seed_url};
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_on_one_replica_is_woken_by_a_change_made_through_another() {
+    let url = doorstep_test_postgres::TestCluster::shared().fresh_database();
+    let seed = demo_seed_url(&url);
+    let a = TestServer::start_url(&url, &[]);
+    let b = TestServer::start_url(&url, &[]);
+    let api_a = Api::new(&a.base, &seed.dispatcher_token);
+    let api_b = Api::new(&b.base, &seed.dispatcher_token);
+    let courier = &seed.couriers[0];
+    let device = api_a.enroll(&courier.enrollment_code, "handheld").await;
+
+    let mut cursor = 0;
+    loop {
+        let p = api_b.pull(&device.token, cursor, 0).await;
+        cursor = p.cursor;
+        if !p.has_more {
+            break;
+        }
+    }
+    assert!(
+        cursor > 0,
+        "replica B serves the route assignment made before it started"
+    );
+
+    let waiting = {
+        let (api, token) = (api_b.clone(), device.token.clone());
+        tokio::spawn(async move {
+            tokio::time::timeout(Duration::from_secs(20), api.pull(&token, cursor, 30_000)).await
+        })
+    };
+    let stop = courier.stops[1];
+    let window = TimeWindow {
+        start_ms: harness::now_ms() + 3_600_000,
+        end_ms: harness::now_ms() + 7_200_000,
+    };
+    let r = api_a
+        .stop_command(
+            stop,
+            "reschedule",
+            &json!({ "window": window }),
+            Some("replica-1"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+
+    let pulled = waiting
+        .await
+        .expect("poller")
+        .expect("replica B's long-poll was not woken within 20 s (it waits up to 30 s)");
+    let rescheduled = pulled.changes.iter().any(|c| {
+        matches!(&c.payload, EventPayload::StopRescheduled(e) if e.stop_id == stop && e.window == window)
+    });
+    assert!(
+        rescheduled,
+        "B's pull carries the change made through A: {pulled:?}"
+    );
+    assert_eq!(
+        api_b.stop(stop).await.view.window,
+        Some(window),
+        "B reads A's write"
+    );
+}
