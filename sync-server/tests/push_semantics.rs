@@ -442,3 +442,74 @@ async fn a_poison_event_is_quarantined_and_escalated_and_later_events_still_appl
     assert_eq!(health.events_rejected, 2);
     assert_eq!(health.last_applied_seq, 5);
 }
+
+#[tokio::test]
+async fn an_event_id_reused_with_another_intent_is_refused_not_silently_lost() {
+    let w = World::new();
+    let mut d = w.device(0, 21).await;
+    let stop = w.stops(0)[0];
+    let first = d.note(stop, "gate is open");
+    let mut second = d.note(stop, "dog in the yard");
+    second.event_id = first.event_id;
+    second.hlc = first.hlc;
+    let r = w
+        .api
+        .push(
+            &d.token,
+            &d.request(vec![first, second]),
+            Encoding::Identity,
+        )
+        .await;
+    let answers: Vec<(PushStatus, Option<ProblemCode>)> =
+        r.results.iter().map(|r| (r.status, r.code)).collect();
+    assert_eq!(
+        answers,
+        vec![
+            (PushStatus::Applied, None),
+            (PushStatus::Rejected, Some(ProblemCode::EventIdReused))
+        ],
+        "no second `applied` whose effect the fold would drop"
+    );
+    assert_eq!(
+        r.last_applied_seq, 2,
+        "the rejection still advances the sequence"
+    );
+    let notes = w.api.stop(stop).await.view.notes;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        w.api.escalations(false).await.iter().any(
+            |e| e.kind == EscalationKind::RejectedEvent && e.detail.contains("event_id_reused")
+        ),
+        "the refusal is in front of a human"
+    );
+}
+
+#[tokio::test]
+async fn client_times_at_the_integer_limits_are_judged_without_overflow() {
+    let w = World::new();
+    let mut d = w.device(0, 22).await;
+    let stop = w.stops(0)[0];
+    let mut ahead = d.scan(stop, "PKG-1", ScanPhase::Loaded);
+    ahead.device_time_ms = u64::MAX;
+    let mut req = d.request(vec![ahead]);
+    req.sent_at_ms = u64::MAX;
+    let r = w.api.push(&d.token, &req, Encoding::Identity).await;
+    assert_eq!(
+        r.clock_offset_ms,
+        i64::MAX,
+        "a clock far ahead reads as far ahead"
+    );
+    assert_eq!(r.results[0].status, PushStatus::Applied);
+    assert_eq!(
+        r.results[0].code,
+        Some(ProblemCode::ClockSkew),
+        "flagged as skew, not as a decades-late replay"
+    );
+    let mut behind = d.scan(stop, "PKG-1", ScanPhase::OutForDelivery);
+    behind.device_time_ms = 0;
+    let mut req = d.request(vec![behind]);
+    req.sent_at_ms = 0;
+    let r = w.api.push(&d.token, &req, Encoding::Identity).await;
+    assert!(r.clock_offset_ms < 0, "{}", r.clock_offset_ms);
+    assert_eq!(r.results[0].status, PushStatus::Applied);
+}
