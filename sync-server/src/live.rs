@@ -6,8 +6,6 @@ use crate::store::DeviceAuth;
 use doorstep_shared::StopId;
 use doorstep_shared::dashboard::LiveEvent;
 use doorstep_shared::protocol::{PushRequest, PushResponse, PushStatus};
-use std::collections::HashMap;
-use std::sync::Mutex;
 use tokio::sync::broadcast;
 
 /// How long a live-stream ticket stays valid.
@@ -15,18 +13,15 @@ pub const TICKET_TTL_MS: u64 = 30_000;
 /// Messages a slow subscriber may fall behind by before it is told to resync.
 const CHANNEL_CAPACITY: usize = 1_024;
 
-/// The broadcast channel and the outstanding tickets.
+/// The broadcast channel of this server (tickets are in the database: any server redeems them).
 pub struct LiveHub {
     tx: broadcast::Sender<LiveEvent>,
-    /// ticket hash → (dispatcher name, expiry Unix ms)
-    tickets: Mutex<HashMap<String, (String, u64)>>,
 }
 
 impl Default for LiveHub {
     fn default() -> Self {
         Self {
             tx: broadcast::channel(CHANNEL_CAPACITY).0,
-            tickets: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -39,22 +34,6 @@ impl LiveHub {
 
     pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.tx.subscribe()
-    }
-
-    /// Stores a new ticket for `dispatcher` (by its hash) and forgets expired ones.
-    pub fn issue_ticket(&self, ticket_hash: String, dispatcher: &str, now_ms: u64) {
-        let mut t = self.tickets.lock().unwrap_or_else(|p| p.into_inner());
-        t.retain(|_, (_, exp)| *exp > now_ms);
-        t.insert(ticket_hash, (dispatcher.to_owned(), now_ms + TICKET_TTL_MS));
-    }
-
-    /// Consumes a ticket: the dispatcher's name when it was valid, `None` otherwise.
-    pub fn redeem_ticket(&self, ticket_hash: &str, now_ms: u64) -> Option<String> {
-        let mut t = self.tickets.lock().unwrap_or_else(|p| p.into_inner());
-        match t.remove(ticket_hash) {
-            Some((name, exp)) if exp > now_ms => Some(name),
-            _ => None,
-        }
     }
 }
 
@@ -100,17 +79,6 @@ pub fn office_event(kind: &str, stop_id: Option<StopId>, now_ms: u64) -> LiveEve
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_ticket_works_once_and_only_before_it_expires() {
-        let hub = LiveHub::default();
-        hub.issue_ticket("h1".into(), "ana", 1_000);
-        assert_eq!(hub.redeem_ticket("h1", 1_001).as_deref(), Some("ana"));
-        assert_eq!(hub.redeem_ticket("h1", 1_002), None);
-        hub.issue_ticket("h2".into(), "ana", 1_000);
-        assert_eq!(hub.redeem_ticket("h2", 1_000 + TICKET_TTL_MS), None);
-        assert_eq!(hub.redeem_ticket("unknown", 1_000), None);
-    }
 
     #[tokio::test]
     async fn subscribers_receive_what_is_announced() {

@@ -71,3 +71,47 @@ async fn a_long_poll_on_one_replica_is_woken_by_a_change_made_through_another() 
         "B reads A's write"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_stream_ticket_from_one_replica_opens_the_stream_on_another_once() {
+    let url = doorstep_test_postgres::TestCluster::shared().fresh_database();
+    let seed = demo_seed_url(&url);
+    let a = TestServer::start_url(&url, &[]);
+    let b = TestServer::start_url(&url, &[]);
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let ticket: doorstep_shared::dashboard::LiveTicket = http
+        .post(format!("{}/v1/dispatch/live/ticket", a.base))
+        .bearer_auth(&seed.dispatcher_token)
+        .send()
+        .await
+        .expect("ticket")
+        .json()
+        .await
+        .expect("ticket json");
+    let open = || {
+        http.get(format!(
+            "{}/v1/dispatch/live?ticket={}",
+            b.base, ticket.ticket
+        ))
+        .send()
+    };
+    let first = open().await.expect("stream on B");
+    assert_eq!(first.status(), 200, "B redeems A's ticket");
+    assert!(
+        first
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"))
+    );
+    drop(first);
+    let again = open().await.expect("second try");
+    assert_eq!(
+        again.status(),
+        401,
+        "a ticket opens one stream, on any replica"
+    );
+}

@@ -216,6 +216,17 @@ pub trait Store: Send + Sync + 'static + EvidenceLog + LocationLog + UploadSessi
     fn finish_idempotent(&self, key: &str, status: u16, body: &str) -> StoreResult<()>;
     fn abandon_idempotent(&self, key: &str) -> StoreResult<()>;
     fn open_escalation(&self, esc: &EscalationRecord<'_>) -> StoreResult<()>;
+    /// Keeps a single-use live-stream ticket (by its hash) for `dispatcher` until `expires_at_ms`,
+    /// and forgets expired ones; any server on the database can redeem it.
+    fn issue_live_ticket(
+        &self,
+        ticket_hash: &str,
+        dispatcher: &str,
+        expires_at_ms: u64,
+        now_ms: u64,
+    ) -> StoreResult<()>;
+    /// Consumes a ticket: the dispatcher's name when it was valid at `now_ms`, `None` otherwise.
+    fn redeem_live_ticket(&self, ticket_hash: &str, now_ms: u64) -> StoreResult<Option<String>>;
     fn resolve_escalation(&self, id: EscalationId) -> StoreResult<bool>;
 
     // --- dispatcher reads ---

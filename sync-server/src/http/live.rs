@@ -28,8 +28,12 @@ pub async fn ticket<S: Store>(
     who: Dispatcher,
 ) -> ApiResult<Json<LiveTicket>> {
     let secret = auth::new_dispatcher_token(&mut rand::rng());
-    app.live
-        .issue_ticket(secret.hash, &who.0.name, app.clock.now_ms());
+    let now = app.clock.now_ms();
+    let (hash, name) = (secret.hash.clone(), who.0.name.clone());
+    app.with_store(move |s| {
+        s.issue_live_ticket(&hash, &name, now + crate::live::TICKET_TTL_MS, now)
+    })
+    .await?;
     Ok(Json(LiveTicket {
         ticket: secret.plain,
         expires_in_ms: crate::live::TICKET_TTL_MS,
@@ -52,7 +56,12 @@ pub async fn stream<S: Store>(
     // as malformed only once the caller is known.
     let ticket = q.as_ref().ok().and_then(|Query(q)| q.ticket.as_ref());
     let authorised = match ticket {
-        Some(t) => app.live.redeem_ticket(&auth::hash_secret(t), now).is_some(),
+        Some(t) => {
+            let hash = auth::hash_secret(t);
+            app.with_store(move |s| s.redeem_live_ticket(&hash, now))
+                .await?
+                .is_some()
+        }
         None => {
             let header = headers
                 .get(axum::http::header::AUTHORIZATION)

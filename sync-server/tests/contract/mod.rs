@@ -443,6 +443,29 @@ pub fn story<S: Store>(store: S) {
         IdempotencyState::Started
     );
 
+    // --- live-stream tickets ---
+    store
+        .issue_live_ticket("t1", "Night shift", T0 + 30_000, T0)
+        .expect("issue");
+    store
+        .issue_live_ticket("t2", "Night shift", T0 + 10, T0)
+        .expect("issue");
+    assert_eq!(
+        store.redeem_live_ticket("t1", T0 + 1).expect("redeem"),
+        Some("Night shift".to_owned())
+    );
+    assert_eq!(
+        store.redeem_live_ticket("t1", T0 + 2).expect("again"),
+        None,
+        "single use"
+    );
+    assert_eq!(
+        store.redeem_live_ticket("t2", T0 + 10).expect("late"),
+        None,
+        "expired"
+    );
+    assert_eq!(store.redeem_live_ticket("nope", T0).expect("unknown"), None);
+
     // --- upload sessions ---
     let digest = BlobDigest::of(b"photo");
     let session = |id: &str, expires| SessionRecord {

@@ -130,6 +130,48 @@ impl PgStore {
         })
     }
 
+    pub(super) fn issue_live_ticket_impl(
+        &self,
+        ticket_hash: &str,
+        dispatcher: &str,
+        expires_at_ms: u64,
+        now_ms: u64,
+    ) -> StoreResult<()> {
+        self.run(async |c| {
+            c.execute(
+                "DELETE FROM live_tickets WHERE expires_at_ms <= $1",
+                &[&signed(now_ms)?],
+            )
+            .await?;
+            c.execute(
+                "INSERT INTO live_tickets (ticket_hash, dispatcher, expires_at_ms) VALUES ($1, $2, $3)",
+                &[&ticket_hash, &dispatcher, &signed(expires_at_ms)?],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn redeem_live_ticket_impl(
+        &self,
+        ticket_hash: &str,
+        now_ms: u64,
+    ) -> StoreResult<Option<String>> {
+        self.run(async |c| {
+            let Some(r) = c
+                .query_opt(
+                    "DELETE FROM live_tickets WHERE ticket_hash = $1 RETURNING dispatcher, expires_at_ms",
+                    &[&ticket_hash],
+                )
+                .await?
+            else {
+                return Ok(None);
+            };
+            let expires: i64 = r.try_get(1)?;
+            Ok((expires > signed(now_ms)?).then(|| r.try_get(0)).transpose()?)
+        })
+    }
+
     pub(super) fn resolve_escalation_impl(&self, id: EscalationId) -> StoreResult<bool> {
         self.run(async |c| {
             let n = c

@@ -90,6 +90,18 @@ impl Store for PgStore {
     fn open_escalation(&self, esc: &EscalationRecord<'_>) -> StoreResult<()> {
         self.open_escalation_impl(esc)
     }
+    fn issue_live_ticket(
+        &self,
+        ticket_hash: &str,
+        dispatcher: &str,
+        expires_at_ms: u64,
+        now_ms: u64,
+    ) -> StoreResult<()> {
+        self.issue_live_ticket_impl(ticket_hash, dispatcher, expires_at_ms, now_ms)
+    }
+    fn redeem_live_ticket(&self, ticket_hash: &str, now_ms: u64) -> StoreResult<Option<String>> {
+        self.redeem_live_ticket_impl(ticket_hash, now_ms)
+    }
     fn resolve_escalation(&self, id: EscalationId) -> StoreResult<bool> {
         self.resolve_escalation_impl(id)
     }

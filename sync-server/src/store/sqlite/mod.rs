@@ -338,6 +338,22 @@ impl super::Store for SqliteStore {
     fn open_escalation(&self, esc: &super::EscalationRecord<'_>) -> crate::store::StoreResult<()> {
         db(|| self.open_escalation_impl(esc))
     }
+    fn issue_live_ticket(
+        &self,
+        ticket_hash: &str,
+        dispatcher: &str,
+        expires_at_ms: u64,
+        now_ms: u64,
+    ) -> crate::store::StoreResult<()> {
+        db(|| self.issue_live_ticket_impl(ticket_hash, dispatcher, expires_at_ms, now_ms))
+    }
+    fn redeem_live_ticket(
+        &self,
+        ticket_hash: &str,
+        now_ms: u64,
+    ) -> crate::store::StoreResult<Option<String>> {
+        db(|| self.redeem_live_ticket_impl(ticket_hash, now_ms))
+    }
     fn resolve_escalation(
         &self,
         id: doorstep_shared::EscalationId,

@@ -285,6 +285,41 @@ impl SqliteStore {
         insert_escalation(&conn, esc)
     }
 
+    pub(crate) fn issue_live_ticket_impl(
+        &self,
+        ticket_hash: &str,
+        dispatcher: &str,
+        expires_at_ms: u64,
+        now_ms: u64,
+    ) -> SqlResult<()> {
+        let conn = self.write();
+        conn.execute(
+            "DELETE FROM live_tickets WHERE expires_at_ms <= ?1",
+            [seq_param(now_ms)],
+        )?;
+        conn.execute(
+            "INSERT INTO live_tickets (ticket_hash, dispatcher, expires_at_ms) VALUES (?1, ?2, ?3)",
+            params![ticket_hash, dispatcher, seq_param(expires_at_ms)],
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn redeem_live_ticket_impl(
+        &self,
+        ticket_hash: &str,
+        now_ms: u64,
+    ) -> SqlResult<Option<String>> {
+        Ok(self
+            .write()
+            .query_row(
+                "DELETE FROM live_tickets WHERE ticket_hash = ?1 RETURNING dispatcher, expires_at_ms",
+                [ticket_hash],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .optional()?
+            .and_then(|(name, exp)| (exp > seq_param(now_ms)).then_some(name)))
+    }
+
     pub(crate) fn resolve_escalation_impl(&self, id: EscalationId) -> SqlResult<bool> {
         let n = self.write().execute(
             "UPDATE escalations SET resolved = 1 WHERE escalation_id = ?1 AND resolved = 0",

@@ -12,3 +12,10 @@ CREATE TABLE office_clock (
 INSERT INTO office_clock (id, hlc_wall, hlc_logical)
 SELECT 1, hlc_wall, hlc_logical FROM events WHERE device_id IS NULL
 ORDER BY hlc_wall DESC, hlc_logical DESC LIMIT 1;
+
+-- Single-use live-stream tickets, kept in the database so any server can redeem them.
+CREATE TABLE live_tickets (
+    ticket_hash   TEXT PRIMARY KEY,
+    dispatcher    TEXT NOT NULL,
+    expires_at_ms INTEGER NOT NULL
+);

@@ -166,3 +166,10 @@ CREATE TABLE office_clock (
     hlc_logical BIGINT NOT NULL
 );
 INSERT INTO office_clock (id, hlc_wall, hlc_logical) VALUES (1, 0, 0);
+
+-- Single-use live-stream tickets, kept in the database so any replica can redeem them.
+CREATE TABLE live_tickets (
+    ticket_hash   TEXT COLLATE "C" PRIMARY KEY,
+    dispatcher    TEXT COLLATE "C" NOT NULL,
+    expires_at_ms BIGINT NOT NULL
+);
