@@ -1,7 +1,7 @@
 //! Idempotency keys of dispatcher commands and escalations opened by hand. Office events
 //! themselves are recorded through the office unit (`units.rs`).
 
-use super::{PgError, PgStore, enum_str, signed};
+use super::{PgError, PgStore, signed};
 use crate::store::{EscalationRecord, IdempotencyState, StoreResult};
 use doorstep_shared::EscalationId;
 
@@ -107,27 +107,7 @@ impl PgStore {
     }
 
     pub(super) fn open_escalation_impl(&self, rec: &EscalationRecord<'_>) -> StoreResult<()> {
-        let esc = rec.escalation;
-        let id = EscalationId(uuid::Uuid::now_v7());
-        self.run(async |c| {
-            c.execute(
-                "INSERT INTO escalations (escalation_id, kind, priority, stop_id, device_id,
-                     event_id, opened_at_ms, detail)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                &[
-                    &id.to_string(),
-                    &enum_str(&esc.kind),
-                    &i64::from(esc.kind.priority()),
-                    &esc.stop_id.map(|s| s.to_string()),
-                    &rec.device.map(|d| d.to_string()),
-                    &rec.event.map(|e| e.to_string()),
-                    &signed(rec.opened_at_ms)?,
-                    &esc.detail,
-                ],
-            )
-            .await?;
-            Ok(())
-        })
+        self.run(async |c| super::units::insert_escalation(&*c, rec).await)
     }
 
     pub(super) fn issue_live_ticket_impl(

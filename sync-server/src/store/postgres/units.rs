@@ -167,7 +167,7 @@ async fn save_stop(c: &Object, state: &StopState) -> PgResult<()> {
     Ok(())
 }
 
-async fn insert_escalation(c: &Object, rec: &EscalationRecord<'_>) -> PgResult<()> {
+pub(super) async fn insert_escalation(c: &Object, rec: &EscalationRecord<'_>) -> PgResult<()> {
     let esc = rec.escalation;
     let stmt = c
         .prepare_cached(
