@@ -4,15 +4,15 @@
 //! Every per-event result, every office outcome, every stop's folded state and every device's
 //! log must come out identical.
 
-use super::{T0, enroll, route};
+use super::{T0, enroll, office_with_id, push, route};
 use crate::harness::{Device, delivered, failed, scan};
-use doorstep_server::store::{DeviceAuth, OfficeEvent, OfficeOutcome, PushContext, Store};
+use doorstep_server::store::Store;
 use doorstep_shared::event::{
     EventEnvelope, EventPayload, RouteAssigned, ScanPhase, StopCancelled, StopReassigned,
     StopRescheduled, TimeWindow,
 };
-use doorstep_shared::protocol::{PushRequest, PushResult};
-use doorstep_shared::{CourierId, EventId, FailureReason, HlcStamp, StopId};
+use doorstep_shared::protocol::PushResult;
+use doorstep_shared::{CourierId, EventId, FailureReason, StopId};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -208,7 +208,7 @@ fn replay<S: Store>(store: &S, history: &[Step]) -> Trace {
         let id = EventId::from_parts(T0, [i as u8; 10]);
         answers.push(format!(
             "{:?}",
-            office(store, EventPayload::RouteAssigned(plan), id, T0)
+            office_with_id(store, EventPayload::RouteAssigned(plan), id, T0)
         ));
     }
     for step in history.iter().cloned() {
@@ -217,26 +217,14 @@ fn replay<S: Store>(store: &S, history: &[Step]) -> Trace {
                 payload,
                 event_id,
                 at,
-            } => answers.push(format!("{:?}", office(store, *payload, event_id, at))),
+            } => answers.push(format!(
+                "{:?}",
+                office_with_id(store, *payload, event_id, at)
+            )),
             Step::Push { device, events } => {
-                let d = &devices[device];
-                let req = PushRequest {
-                    device_id: d.id,
-                    sent_at_ms: T0,
-                    events,
-                    queue: None,
-                };
-                let auth = DeviceAuth {
-                    device_id: d.id,
-                    courier_id: d.courier,
-                };
-                let ctx = PushContext {
-                    received_at_ms: T0,
-                    clock_offset_ms: 0,
-                };
-                let r = doorstep_server::push::push(store, auth, &req, ctx).expect("push");
-                answers.push(format!("last={}", r.response.last_applied_seq));
-                answers.extend(r.response.results.iter().map(answer));
+                let r = push(store, &devices[device], events);
+                answers.push(format!("last={}", r.last_applied_seq));
+                answers.extend(r.results.iter().map(answer));
             }
         }
     }
@@ -277,20 +265,6 @@ fn replay<S: Store>(store: &S, history: &[Step]) -> Trace {
         logs,
         escalations,
     }
-}
-
-fn office<S: Store>(store: &S, payload: EventPayload, id: EventId, at: u64) -> OfficeOutcome {
-    let ev = OfficeEvent {
-        payload,
-        issued_by: "differential".to_owned(),
-        recorded_at_ms: at,
-        hlc: HlcStamp {
-            wall_ms: at,
-            logical: 0,
-        },
-        contact_reached: None,
-    };
-    doorstep_server::office::record_office_event(store, &ev, id).expect("office")
 }
 
 /// Replays the same history on both stores and compares everything.

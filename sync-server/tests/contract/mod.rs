@@ -60,6 +60,16 @@ pub fn route(route: u128, courier: CourierId, first: u128, n: u128, version: u32
 }
 
 pub fn office<S: Store>(store: &S, payload: EventPayload, at: u64) -> OfficeOutcome {
+    office_with_id(store, payload, EventId(uuid::Uuid::now_v7()), at)
+}
+
+/// An office event with a chosen id (a replayed history must fold to the same bytes).
+pub fn office_with_id<S: Store>(
+    store: &S,
+    payload: EventPayload,
+    id: EventId,
+    at: u64,
+) -> OfficeOutcome {
     let ev = OfficeEvent {
         payload,
         issued_by: "contract".to_owned(),
@@ -70,7 +80,6 @@ pub fn office<S: Store>(store: &S, payload: EventPayload, at: u64) -> OfficeOutc
         },
         contact_reached: None,
     };
-    let id = EventId(uuid::Uuid::now_v7());
     doorstep_server::office::record_office_event(store, &ev, id).expect("office event")
 }
 

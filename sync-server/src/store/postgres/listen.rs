@@ -3,7 +3,7 @@
 //! transaction), and every server keeps one connection that `LISTEN`s and turns each
 //! notification into a local wake-up. The notification carries no payload anyone depends on:
 //! woken long-polls re-read the store. After a lost connection the listener reconnects with
-//! backoff and signals once, because notifications sent while it was away are gone.
+//! full-jitter backoff and signals once, because notifications sent while it was away are gone.
 
 use super::PgStore;
 use crate::store::ChangeSignal;
@@ -56,7 +56,9 @@ async fn listen(config: tokio_postgres::Config, signal: ChangeSignal) {
             }
             Err(e) => tracing::warn!(error = %e, "change listener cannot connect"),
         }
-        tokio::time::sleep(retry).await;
+        // Full jitter, so servers that lost the database together do not reconnect in step.
+        let wait = retry.mul_f64(rand::random::<f64>());
+        tokio::time::sleep(wait).await;
         retry = (retry * 2).min(LAST_RETRY);
     }
 }
