@@ -106,6 +106,8 @@ impl<S: Store> App<S> {
         store.watch_changes(Arc::new(move || {
             remote.send_modify(|generation: &mut u64| *generation = generation.wrapping_add(1));
         }));
+        let live = crate::live::LiveHub::default();
+        store.watch_peers(live.peer_sink());
         Self {
             store,
             clock,
@@ -114,7 +116,7 @@ impl<S: Store> App<S> {
                 doorstep_shared::protocol::CLOCK_SKEW_BOUND_MS as u64,
             )),
             feed,
-            live: crate::live::LiveHub::default(),
+            live,
             enrollment_ttl_ms: 7 * 24 * 3_600_000,
             idempotency_lease_ms: 60_000,
         }

@@ -13,6 +13,7 @@ pub async fn serve<S: Store>(
     app: Arc<App<S>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    tokio::spawn(crate::live::peers::relay_to_peers(app.clone()));
     let router = crate::http::router(app);
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
@@ -26,6 +27,7 @@ pub async fn serve_with_ui<S: Store>(
     ui_dir: std::path::PathBuf,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    tokio::spawn(crate::live::peers::relay_to_peers(app.clone()));
     let router = crate::http::router_with_ui(app, ui_dir);
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)

@@ -4,8 +4,10 @@
 
 mod harness;
 
+use doorstep_shared::dashboard::LiveEvent;
 use doorstep_shared::event::{EventPayload, TimeWindow};
-use harness::{Api, TestServer, demo_seed_url};
+use harness::live_stream::LiveStream;
+use harness::{Api, Device, Encoding, TestServer, demo_seed_url};
 use serde_json::json;
 use std::time::Duration;
 
@@ -114,4 +116,66 @@ async fn a_live_stream_ticket_from_one_replica_opens_the_stream_on_another_once(
         401,
         "a ticket opens one stream, on any replica"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dashboard_on_one_replica_sees_pushes_and_commands_handled_by_another() {
+    let url = doorstep_test_postgres::TestCluster::shared().fresh_database();
+    let seed = demo_seed_url(&url);
+    let a = TestServer::start_url(&url, &[]);
+    let b = TestServer::start_url(&url, &[]);
+    let api_a = Api::new(&a.base, &seed.dispatcher_token);
+    let mut on_b = LiveStream::open(&b.base, &seed.dispatcher_token).await;
+    let courier = &seed.couriers[0];
+    let enrolled = api_a.enroll(&courier.enrollment_code, "handheld").await;
+    let mut device = Device::new(enrolled.device_id, enrolled.courier_id, enrolled.token, 7);
+    let stop = courier.stops[0];
+
+    let events = harness::delivery_sequence(&mut device, stop, "PKG-LIVE");
+    let pushed = api_a
+        .push(&device.token, &device.request(events), Encoding::Identity)
+        .await;
+    assert_eq!(pushed.last_applied_seq, 4);
+    let answered_applied = pushed
+        .results
+        .iter()
+        .filter(|r| r.status == doorstep_shared::protocol::PushStatus::Applied)
+        .count() as u32;
+    assert!(answered_applied > 0, "{pushed:?}");
+    let seen = on_b
+        .wait_for(
+            Duration::from_secs(20),
+            |e| matches!(e, LiveEvent::Push { device_id, .. } if *device_id == device.id),
+        )
+        .await;
+    let LiveEvent::Push {
+        applied,
+        stops,
+        last_applied_seq,
+        ..
+    } = seen
+    else {
+        unreachable!("matched a push above")
+    };
+    assert_eq!(
+        (applied, stops, last_applied_seq),
+        (answered_applied, vec![stop], 4),
+        "B shows A's push as it was answered"
+    );
+
+    let other = courier.stops[2];
+    let r = api_a
+        .stop_command(
+            other,
+            "reschedule",
+            &json!({ "window": TimeWindow { start_ms: harness::now_ms() + 3_600_000, end_ms: harness::now_ms() + 7_200_000 } }),
+            Some("replica-live-1"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    on_b.wait_for(
+        Duration::from_secs(20),
+        |e| matches!(e, LiveEvent::Office { stop_id: Some(s), .. } if *s == other),
+    )
+    .await;
 }

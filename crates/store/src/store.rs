@@ -147,6 +147,14 @@ pub trait OfficeUnit {
 /// Called by a backend when another server may have committed a change.
 pub type ChangeSignal = std::sync::Arc<dyn Fn() + Send + Sync>;
 
+/// Receives what other servers on the same database published with
+/// [`Store::publish_to_peers`]: `Some(message)`, or `None` when messages may have been missed
+/// (the backend lost and regained its connection), so the receiver should resynchronise.
+pub type PeerSink = std::sync::Arc<dyn Fn(Option<&str>) + Send + Sync>;
+
+/// The largest message [`Store::publish_to_peers`] carries, in bytes.
+pub const MAX_PEER_MESSAGE_BYTES: usize = 7_000;
+
 /// A request's work inside a push transaction.
 pub type PushWork<'w> = dyn FnMut(&mut dyn PushUnit) -> StoreResult<()> + 'w;
 /// A command's work inside an office transaction.
@@ -195,6 +203,21 @@ pub trait Store: Send + Sync + 'static + EvidenceLog + LocationLog + UploadSessi
     /// can write (SQLite) has nothing to add to the process's own signal and ignores it.
     fn watch_changes(&self, signal: ChangeSignal) {
         let _ = signal;
+    }
+    /// Whether other servers may share this database (so what one server announces must reach
+    /// the others through [`Self::publish_to_peers`]).
+    fn has_peers(&self) -> bool {
+        false
+    }
+    /// Hands `message` (at most [`MAX_PEER_MESSAGE_BYTES`]) to every other server watching with
+    /// [`Self::watch_peers`]; best effort, not stored. A backend without peers drops it.
+    fn publish_to_peers(&self, message: &str) -> StoreResult<()> {
+        let _ = message;
+        Ok(())
+    }
+    /// Calls `sink` with every message another server publishes (and `None` after a gap).
+    fn watch_peers(&self, sink: PeerSink) {
+        let _ = sink;
     }
     fn route_for_courier(&self, courier: CourierId, route: RouteId) -> StoreResult<RouteAccess>;
     /// The courier a route belongs to.

@@ -7,6 +7,8 @@
 //! seed from [`test_seed`] (env `DOORSTEP_TEST_SEED`, else fresh) and print it.
 #![allow(dead_code)] // every test binary uses a different part of the harness
 
+pub mod live_stream;
+
 use doorstep_server::seed::DemoSeed;
 use doorstep_shared::event::{
     ArrivedAtStop, AttemptOutcome, DeliveryAttempted, DeliveryMethod, EventEnvelope, EventPayload,

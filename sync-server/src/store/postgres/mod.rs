@@ -118,8 +118,9 @@ pub struct PgStore {
     runtime: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
     pool: Pool,
-    /// For the change listener's own connection (see `listen.rs`).
+    /// For the listener's own connection (see `listen.rs`).
     config: tokio_postgres::Config,
+    watchers: std::sync::Arc<listen::Watchers>,
 }
 
 impl Drop for PgStore {
@@ -184,6 +185,7 @@ impl PgStore {
             runtime: Some(runtime),
             pool,
             config,
+            watchers: Default::default(),
         };
         store.run(async |c| migrate::migrate(c).await)?;
         tracing::info!(

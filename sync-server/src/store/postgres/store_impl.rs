@@ -60,6 +60,15 @@ impl Store for PgStore {
     fn watch_changes(&self, signal: crate::store::ChangeSignal) {
         self.watch_changes_impl(signal);
     }
+    fn has_peers(&self) -> bool {
+        true
+    }
+    fn publish_to_peers(&self, message: &str) -> StoreResult<()> {
+        self.publish_to_peers_impl(message)
+    }
+    fn watch_peers(&self, sink: crate::store::PeerSink) {
+        self.watch_peers_impl(sink);
+    }
     fn latest_cursor(&self) -> StoreResult<u64> {
         self.latest_cursor_impl()
     }

@@ -598,7 +598,7 @@ impl OfficeUnit for PgOffice<'_> {
         self.on(async |c| {
             // Delivered to every listening server at commit; identical notifications of one
             // transaction are folded into one.
-            c.execute("SELECT pg_notify($1, '')", &[&super::listen::CHANNEL])
+            c.execute("SELECT pg_notify($1, '')", &[&super::listen::CHANGES])
                 .await?;
             let cursor: i64 = c
                 .query_one(

@@ -1,6 +1,10 @@
 //! The dashboard's live feed: every push and office event is announced on a broadcast channel
 //! that `GET /v1/dispatch/live` streams as Server-Sent Events, and the single-use tickets that
 //! let a browser `EventSource` (which cannot send an `Authorization` header) open that stream.
+//! With several servers on one database, what each announces also reaches the others'
+//! subscribers ([`peers`]).
+
+pub mod peers;
 
 use crate::store::DeviceAuth;
 use doorstep_shared::StopId;
@@ -16,19 +20,24 @@ const CHANNEL_CAPACITY: usize = 1_024;
 /// The broadcast channel of this server (tickets are in the database: any server redeems them).
 pub struct LiveHub {
     tx: broadcast::Sender<LiveEvent>,
+    /// What this server announced that its peers have not been sent yet.
+    outbox: peers::Outbox,
 }
 
 impl Default for LiveHub {
     fn default() -> Self {
         Self {
             tx: broadcast::channel(CHANNEL_CAPACITY).0,
+            outbox: peers::Outbox::new(uuid::Uuid::now_v7()),
         }
     }
 }
 
 impl LiveHub {
-    /// Announces `event` to every subscriber; a no-op when nobody listens.
+    /// Announces `event` to every subscriber of this server and, when the store has peers, of
+    /// the others; a no-op when nobody listens.
     pub fn notify(&self, event: LiveEvent) {
+        self.outbox.keep(&event);
         let _ = self.tx.send(event);
     }
 
