@@ -21,5 +21,6 @@ pub use doorstep_store::{merge, office, push};
 pub mod presence;
 pub mod seed;
 pub mod service;
+pub mod settings;
 pub mod startup;
 pub mod store;

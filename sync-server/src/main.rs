@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use doorstep_server::clock::{Clock, SystemClock};
 use doorstep_server::seed::{SeedOptions, seed_demo};
+use doorstep_server::settings::{self, Settings};
 use doorstep_server::store::postgres::PgStore;
 use doorstep_server::store::sqlite::SqliteStore;
 use doorstep_server::store::{DatabaseUrl, Store, StoreError};
@@ -34,6 +35,43 @@ struct DbArg {
     url: String,
 }
 
+/// The serve command's settings (see [`Settings`]).
+#[derive(clap::Args, Clone)]
+struct ServeSettings {
+    /// Directory with the built dashboard (index.html, assets/), served at `/`.
+    #[arg(long, env = "DOORSTEP_UI_DIR", default_value = settings::DEFAULT_UI_DIR)]
+    ui_dir: std::path::PathBuf,
+    /// Blob directory for proof photos; replicas share one (e.g. a network file system).
+    #[arg(long, env = "DOORSTEP_BLOB_DIR", default_value = settings::DEFAULT_BLOB_DIR)]
+    blob_dir: std::path::PathBuf,
+    /// Seconds an upload session lives without progress.
+    #[arg(long, env = "DOORSTEP_UPLOAD_TTL_SECS", default_value_t = settings::DEFAULT_UPLOAD_TTL_MS / 1000,
+          value_parser = clap::value_parser!(u64).range(1..=30 * 86_400))]
+    upload_ttl_secs: u64,
+    /// Milliseconds without contact after which a device shows as offline.
+    #[arg(long, env = "DOORSTEP_OFFLINE_AFTER_MS", default_value_t = doorstep_shared::dashboard::OFFLINE_AFTER_MS,
+          value_parser = clap::value_parser!(u64).range(1_000..=86_400_000))]
+    offline_after_ms: u64,
+    /// Seconds a dispatcher command's idempotency key stays claimed when its server died
+    /// before answering; a retry with the key after that runs the command.
+    #[arg(long, env = "DOORSTEP_IDEMPOTENCY_LEASE_SECS", default_value_t = settings::DEFAULT_IDEMPOTENCY_LEASE_MS / 1000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    idempotency_lease_secs: u64,
+}
+
+impl From<ServeSettings> for Settings {
+    fn from(s: ServeSettings) -> Self {
+        // The ranges above keep these products far from overflow.
+        Self {
+            ui_dir: s.ui_dir,
+            blob_dir: s.blob_dir,
+            upload_ttl_ms: s.upload_ttl_secs * 1000,
+            offline_after_ms: s.offline_after_ms,
+            idempotency_lease_ms: s.idempotency_lease_secs * 1000,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server (device API, dispatcher API, dashboard, /metrics).
@@ -43,9 +81,8 @@ enum Command {
         listen: String,
         #[command(flatten)]
         db: DbArg,
-        /// Directory with the built dashboard (index.html, assets/), served at `/`.
-        #[arg(long, env = "DOORSTEP_UI_DIR", default_value = "ui/dashboard/dist")]
-        ui_dir: std::path::PathBuf,
+        #[command(flatten)]
+        settings: ServeSettings,
     },
     /// Administrative commands that work on the database directly.
     Admin {
@@ -179,8 +216,12 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn run<S: Store>(command: Command, store: S) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match command {
-        Command::Serve { listen, db, ui_dir } => {
-            let app = startup::app(store, clock);
+        Command::Serve {
+            listen,
+            db,
+            settings,
+        } => {
+            let app = startup::app(store, clock, settings.into());
             runtime()?.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(&listen)
                     .await
@@ -191,7 +232,7 @@ fn run<S: Store>(command: Command, store: S) -> anyhow::Result<()> {
                 let shutdown = async {
                     let _ = tokio::signal::ctrl_c().await;
                 };
-                startup::serve_with_ui(listener, app, ui_dir, shutdown)
+                startup::serve(listener, app, shutdown)
                     .await
                     .context("server failed")
             })?;
@@ -254,7 +295,7 @@ fn run<S: Store>(command: Command, store: S) -> anyhow::Result<()> {
             seed,
             day,
         } => {
-            let app = startup::app(store, clock.clone());
+            let app = startup::app(store, clock.clone(), Settings::default());
             let (today_str, today_start) = today(clock.now_ms());
             let opts = SeedOptions {
                 couriers,

@@ -78,11 +78,8 @@ pub struct App<S: Store> {
     feed: watch::Sender<u64>,
     /// Announces pushes and office events to the dashboard's live stream.
     pub live: crate::live::LiveHub,
-    /// How long a fresh enrollment code stays valid.
-    pub enrollment_ttl_ms: u64,
-    /// How long an idempotency key claimed by a command that never finished (its server died
-    /// mid-command) blocks a retry with the same key.
-    pub idempotency_lease_ms: u64,
+    /// What this server runs with (read once by the binary).
+    pub settings: crate::settings::Settings,
 }
 
 async fn blocking<T: Send + 'static>(
@@ -98,9 +95,18 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl<S: Store> App<S> {
-    /// An app over `store`. Touches no storage (it may run on an async thread); long-polls
-    /// re-read the store whenever the feed signal moves.
+    /// An app over `store` with the default settings. Touches no storage (it may run on an
+    /// async thread); long-polls re-read the store whenever the feed signal moves.
     pub fn new(store: Arc<S>, clock: Arc<dyn Clock>) -> Self {
+        Self::with_settings(store, clock, crate::settings::Settings::default())
+    }
+
+    /// An app over `store` with `settings`.
+    pub fn with_settings(
+        store: Arc<S>,
+        clock: Arc<dyn Clock>,
+        settings: crate::settings::Settings,
+    ) -> Self {
         let feed = watch::channel(0u64).0;
         let remote = feed.clone();
         store.watch_changes(Arc::new(move || {
@@ -117,8 +123,7 @@ impl<S: Store> App<S> {
             )),
             feed,
             live,
-            enrollment_ttl_ms: 7 * 24 * 3_600_000,
-            idempotency_lease_ms: 60_000,
+            settings,
         }
     }
 
@@ -447,7 +452,7 @@ impl<S: Store> App<S> {
             hash,
             self.clock.now_ms(),
         );
-        let lease = self.idempotency_lease_ms;
+        let lease = self.settings.idempotency_lease_ms;
         match blocking(move || store.begin_idempotent(&k, &h, now, lease)).await? {
             IdempotencyState::InProgress => {
                 Err(ApiError::bare(ProblemCode::IdempotencyKeyInProgress))

@@ -2,12 +2,13 @@
 
 use crate::clock::Clock;
 use crate::service::App;
+use crate::settings::Settings;
 use crate::store::Store;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// Serves `app` on `listener` until `shutdown` completes.
+/// Serves `app` (its dashboard from its settings) on `listener` until `shutdown` completes.
 pub async fn serve<S: Store>(
     listener: TcpListener,
     app: Arc<App<S>>,
@@ -20,23 +21,9 @@ pub async fn serve<S: Store>(
         .await
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, with the dashboard from `ui_dir`.
-pub async fn serve_with_ui<S: Store>(
-    listener: TcpListener,
-    app: Arc<App<S>>,
-    ui_dir: std::path::PathBuf,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    tokio::spawn(crate::live::peers::relay_to_peers(app.clone()));
-    let router = crate::http::router_with_ui(app, ui_dir);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-}
-
-/// Wraps an opened `store` in an [`App`] on `clock`.
-pub fn app<S: Store>(store: S, clock: Arc<dyn Clock>) -> Arc<App<S>> {
-    Arc::new(App::new(Arc::new(store), clock))
+/// Wraps an opened `store` in an [`App`] on `clock` with `settings`.
+pub fn app<S: Store>(store: S, clock: Arc<dyn Clock>, settings: Settings) -> Arc<App<S>> {
+    Arc::new(App::with_settings(Arc::new(store), clock, settings))
 }
 
 /// Opens the SQLite database at `database_url` (`sqlite://PATH` or `sqlite::memory:`) and wraps

@@ -6,16 +6,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use std::path::{Path, PathBuf};
 
-/// The default UI directory, relative to the working directory.
-pub const DEFAULT_UI_DIR: &str = "ui/dashboard/dist";
-
-/// `DOORSTEP_UI_DIR`, or the default.
-pub fn default_dir() -> PathBuf {
-    std::env::var_os("DOORSTEP_UI_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_UI_DIR))
-}
-
 fn not_built(dir: &Path) -> String {
     let dir = dir.display().to_string();
     let dir = dir

@@ -22,6 +22,7 @@ use crate::blobs::uploads::{Appended, Created, UploadError, Uploads};
 use crate::blobs::{BlobStore, FsBlobStore};
 use crate::evidence::verify_stop;
 use crate::service::{ApiError, App};
+use crate::settings::Settings;
 use crate::store::Store;
 use axum::Router;
 use axum::body::Body;
@@ -34,9 +35,6 @@ use doorstep_shared::dashboard::{LiveEvent, ProofReport};
 use doorstep_shared::protocol::MAX_UPLOAD_CHUNK_BYTES;
 use doorstep_shared::{BlobDigest, ProblemCode, StopId};
 use std::sync::Arc;
-
-/// Upload sessions live this long without progress (`DOORSTEP_UPLOAD_TTL_SECS`).
-pub const DEFAULT_UPLOAD_TTL_MS: u64 = 24 * 3600 * 1000;
 
 /// The blob side of the server: the store and the upload sessions.
 pub struct BlobState<S: Store> {
@@ -53,18 +51,12 @@ impl<S: Store> Clone for BlobState<S> {
     }
 }
 
-/// Uploads over a file-system store in `DOORSTEP_BLOB_DIR` (default `./data/blobs`), with
-/// their sessions kept by `sessions` (the database: they survive a restart).
-pub fn default_uploads(sessions: Arc<dyn UploadSessions>) -> Arc<Uploads> {
-    let dir = std::env::var("DOORSTEP_BLOB_DIR").unwrap_or_else(|_| "./data/blobs".into());
-    let ttl = std::env::var("DOORSTEP_UPLOAD_TTL_SECS")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .map(|s| s * 1000)
-        .unwrap_or(DEFAULT_UPLOAD_TTL_MS);
+/// Uploads over a file-system store in `settings.blob_dir`, with their sessions kept by
+/// `sessions` (the database: they survive a restart and any server resumes them).
+pub fn uploads_for(settings: &Settings, sessions: Arc<dyn UploadSessions>) -> Arc<Uploads> {
     Arc::new(Uploads::with_sessions(
-        Arc::new(FsBlobStore::new(dir)),
-        ttl,
+        Arc::new(FsBlobStore::new(&settings.blob_dir)),
+        settings.upload_ttl_ms,
         sessions,
     ))
 }

@@ -12,12 +12,11 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use doorstep_shared::dashboard::{
-    ContactCustomerCommand, ContactResult, DashboardMetrics, FleetSnapshot, OFFLINE_AFTER_MS,
-    PresenceReport, ReturnToDepotCommand, RouteDetail, StopContext,
+    ContactCustomerCommand, ContactResult, DashboardMetrics, FleetSnapshot, PresenceReport,
+    ReturnToDepotCommand, RouteDetail, StopContext,
 };
 use doorstep_shared::event::{EventPayload, MAX_TEXT_LEN, NoteAdded, StopCancelled};
 use doorstep_shared::{ProblemCode, RouteId, StopId};
-use std::sync::OnceLock;
 
 /// Device event kinds, for summing the in-memory duplicate counters.
 const DEVICE_KINDS: [&str; 9] = [
@@ -32,26 +31,13 @@ const DEVICE_KINDS: [&str; 9] = [
     "access_notes_edited",
 ];
 
-/// How long without contact before a device shows as offline: `DOORSTEP_OFFLINE_AFTER_MS`
-/// (read once; tests shorten it), else [`OFFLINE_AFTER_MS`].
-fn offline_after_ms() -> u64 {
-    static VALUE: OnceLock<u64> = OnceLock::new();
-    *VALUE.get_or_init(|| {
-        std::env::var("DOORSTEP_OFFLINE_AFTER_MS")
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .filter(|v| *v >= 1_000)
-            .unwrap_or(OFFLINE_AFTER_MS)
-    })
-}
-
 pub async fn fleet<S: Store>(
     State(app): AppState<S>,
     _: Dispatcher,
 ) -> ApiResult<Json<FleetSnapshot>> {
     let now = app.clock.now_ms();
     let mut snapshot = read(&app, move |s| s.fleet(now)).await?;
-    snapshot.offline_after_ms = offline_after_ms();
+    snapshot.offline_after_ms = app.settings.offline_after_ms;
     Ok(Json(snapshot))
 }
 

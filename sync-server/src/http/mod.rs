@@ -20,9 +20,10 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 use std::sync::Arc;
 
-/// Builds the full router over `app`, serving the dashboard from `DOORSTEP_UI_DIR` or the default.
+/// Builds the full router over `app`, serving the dashboard from its settings' `ui_dir`.
 pub fn router<S: Store>(app: Arc<App<S>>) -> Router {
-    router_with_ui(app, assets::default_dir())
+    let ui_dir = app.settings.ui_dir.clone();
+    router_with_ui(app, ui_dir)
 }
 
 /// Builds the full router over `app`, serving the dashboard's built files from `ui_dir`.
@@ -96,7 +97,7 @@ pub fn router_with_ui<S: Store>(app: Arc<App<S>>, ui_dir: std::path::PathBuf) ->
         .with_state(app.clone())
         .merge(blobs::router(
             app.clone(),
-            blobs::default_uploads(app.store.clone()),
+            blobs::uploads_for(&app.settings, app.store.clone()),
         ))
         .layer(axum::middleware::map_response(
             problem::problem_for_bare_refusals,
