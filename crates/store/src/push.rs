@@ -85,6 +85,12 @@ pub fn push_in(
         .filter_map(|e| e.payload.stop_id())
         .collect();
     unit.lock_stops(&stops.into_iter().collect::<Vec<_>>())?;
+    let intents: BTreeSet<&str> = events
+        .iter()
+        .filter(|e| e.device_seq > last)
+        .map(|e| e.intent_key.as_str())
+        .collect();
+    unit.lock_intents(&intents.into_iter().collect::<Vec<_>>())?;
 
     let skewed = ctx.clock_offset_ms.unsigned_abs() > CLOCK_SKEW_BOUND_MS.unsigned_abs();
     let mut run = Run {

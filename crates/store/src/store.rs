@@ -59,6 +59,10 @@ pub trait PushUnit {
     /// Locks these stops, given sorted and deduplicated, in that order (a no-op for a backend
     /// with a single writer).
     fn lock_stops(&mut self, stops: &[StopId]) -> StoreResult<()>;
+    /// Locks these intent keys (sorted, deduplicated; after the stops) so that two devices
+    /// recording one intent at once are serialised and the second reads the first's record
+    /// (a no-op for a backend with a single writer).
+    fn lock_intents(&mut self, intent_keys: &[&str]) -> StoreResult<()>;
     /// The outcome stored for this device's `device_seq`, if it was processed.
     fn stored_outcome(&mut self, device_seq: u64) -> StoreResult<Option<StoredOutcome>>;
     fn known_intent(&mut self, intent_key: &str) -> StoreResult<Option<KnownIntent>>;

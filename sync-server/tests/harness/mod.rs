@@ -96,6 +96,25 @@ pub fn demo_seed_url(url: &str) -> DemoSeed {
     serde_json::from_slice(&out.stdout).expect("demo-seed prints its world as JSON")
 }
 
+/// A fresh one-time enrollment code for an existing courier, from `admin enroll-code`.
+pub fn enrollment_code(url: &str, courier: CourierId) -> String {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["admin", "enroll-code", "--database", url])
+        .args([
+            "--courier-name",
+            "unused",
+            "--courier-id",
+            &courier.to_string(),
+        ])
+        .stdout(Stdio::piped());
+    log_env(&mut cmd);
+    let out = cmd.output().expect("run admin enroll-code");
+    assert!(out.status.success(), "enroll-code failed: {:?}", out.status);
+    let printed: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("enroll-code prints JSON");
+    printed["code"].as_str().expect("a code").to_owned()
+}
+
 /// One running server process.
 pub struct TestServer {
     child: Child,

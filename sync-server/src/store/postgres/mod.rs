@@ -45,7 +45,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A failure inside the PostgreSQL backend, before it becomes a [`StoreError`].
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
-    #[error("postgres: {0}")]
+    #[error("postgres: {}", describe(.0))]
     Db(#[from] tokio_postgres::Error),
     #[error("postgres connection pool: {0}")]
     Pool(#[from] PoolError),
@@ -63,6 +63,14 @@ pub enum PgError {
     Contended(String),
     #[error("{0}")]
     Runtime(String),
+}
+
+/// The server's own words (SQLSTATE and message) when there are any; the driver's otherwise.
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
 }
 
 impl PgError {

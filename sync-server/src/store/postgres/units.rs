@@ -225,6 +225,26 @@ impl PushUnit for PgPush<'_> {
         self.on(async |c| lock_stops(c, stops).await)
     }
 
+    fn lock_intents(&mut self, intent_keys: &[&str]) -> StoreResult<()> {
+        if intent_keys.is_empty() {
+            return Ok(());
+        }
+        self.on(async |c| {
+            // Transaction-scoped advisory locks on the keys' hashes, taken in hash order (a
+            // collision only serialises two unrelated pushes).
+            let stmt = c
+                .prepare_cached(
+                    "WITH k AS MATERIALIZED (
+                         SELECT DISTINCT hashtextextended(key, 0) AS h FROM unnest($1::text[]) AS key
+                         ORDER BY 1)
+                     SELECT pg_advisory_xact_lock(h) FROM k",
+                )
+                .await?;
+            c.execute(&stmt, &[&intent_keys]).await?;
+            Ok(())
+        })
+    }
+
     fn stored_outcome(&mut self, device_seq: u64) -> StoreResult<Option<StoredOutcome>> {
         let dev = &self.device;
         self.on(async |c| {

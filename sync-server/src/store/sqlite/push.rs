@@ -52,6 +52,10 @@ impl PushUnit for SqlitePush<'_> {
         })
     }
 
+    fn lock_intents(&mut self, _intent_keys: &[&str]) -> crate::store::StoreResult<()> {
+        Ok(()) // the IMMEDIATE transaction already holds the database's only write lock
+    }
+
     fn stored_outcome(
         &mut self,
         device_seq: u64,
