@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod blobs;
 pub mod clock;
+pub mod commands;
 pub mod evidence;
 pub mod http;
 pub mod live;

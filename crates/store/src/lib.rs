@@ -14,6 +14,7 @@ pub mod evidence;
 pub mod merge;
 pub mod model;
 pub mod office;
+pub mod office_rules;
 pub mod push;
 pub mod store;
 

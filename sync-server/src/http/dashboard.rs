@@ -1,21 +1,21 @@
 //! Dashboard endpoints: the lean fleet snapshot, one route or stop on demand, the metrics the
 //! dashboard charts, and the two escalation actions the original command set lacked
-//! (return to depot, contact customer). Commands reuse [`super::dispatch::command`], so they
+//! (return to depot, contact customer). Commands run through [`crate::commands`], so they
 //! have the same `Idempotency-Key` semantics as every other dispatcher command.
 
-use super::dispatch::{command, contact_command, parse_id, read};
+use super::dispatch::{parse_id, read, run_command};
 use super::problem::{ApiJsonOut, parse_json, require_json};
 use super::{AppState, Dispatcher};
+use crate::commands::OfficeCommand;
 use crate::service::{ApiError, ApiResult};
 use crate::store::Store;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use doorstep_shared::dashboard::{
-    ContactCustomerCommand, ContactResult, DashboardMetrics, FleetSnapshot, PresenceReport,
-    ReturnToDepotCommand, RouteDetail, StopContext,
+    ContactCustomerCommand, DashboardMetrics, FleetSnapshot, PresenceReport, ReturnToDepotCommand,
+    RouteDetail, StopContext,
 };
-use doorstep_shared::event::{EventPayload, MAX_TEXT_LEN, NoteAdded, StopCancelled};
 use doorstep_shared::{ProblemCode, RouteId, StopId};
 
 /// Device event kinds, for summing the in-memory duplicate counters.
@@ -112,18 +112,6 @@ pub async fn metrics<S: Store>(
     Ok(Json(m))
 }
 
-fn check_text(name: &str, text: &str) -> ApiResult<()> {
-    if text.len() > MAX_TEXT_LEN {
-        return Err(ApiError::new(
-            ProblemCode::MalformedRequest,
-            format!("{name} is longer than {MAX_TEXT_LEN} bytes"),
-        ));
-    }
-    Ok(())
-}
-
-/// Asks for the stop's parcels to come back to the depot: an office cancellation whose reason
-/// says so. The stop turns `returned` only when the driver's return scan arrives.
 pub async fn return_to_depot<S: Store>(
     State(app): AppState<S>,
     who: Dispatcher,
@@ -134,27 +122,13 @@ pub async fn return_to_depot<S: Store>(
     let stop_id: StopId = parse_id(&stop, "stop")?;
     require_json(&headers)?;
     let cmd: ReturnToDepotCommand = parse_json(&body)?;
-    check_text("reason", &cmd.reason)?;
-    command(app, who, headers, body, async move |_| {
-        Ok(EventPayload::StopCancelled(StopCancelled {
-            stop_id,
-            reason: format!("return_to_depot: {}", cmd.reason.trim()),
-        }))
-    })
-    .await
+    let command = OfficeCommand::ReturnToDepot {
+        stop_id,
+        reason: cmd.reason,
+    };
+    run_command(&app, who, &headers, &body, command).await
 }
 
-fn contact_label(r: ContactResult) -> &'static str {
-    match r {
-        ContactResult::Reached => "reached the customer",
-        ContactResult::NoAnswer => "no answer",
-        ContactResult::LeftMessage => "left a message",
-        ContactResult::WrongNumber => "wrong number",
-    }
-}
-
-/// Records a contact attempt with the customer as a note on the stop (the courier sees it too).
-/// Any result but `reached` is unsuccessful; the second one opens `customer_unreachable`.
 pub async fn contact_customer<S: Store>(
     State(app): AppState<S>,
     who: Dispatcher,
@@ -164,24 +138,7 @@ pub async fn contact_customer<S: Store>(
 ) -> ApiResult<ApiJsonOut> {
     let stop_id: StopId = parse_id(&stop, "stop")?;
     require_json(&headers)?;
-    let cmd: ContactCustomerCommand = parse_json(&body)?;
-    check_text("message", &cmd.message)?;
-    let name = who.0.name.clone();
-    let reached = cmd.result == ContactResult::Reached;
-    contact_command(app, who, headers, body, Some(reached), async move |_| {
-        let mut text = format!(
-            "Dispatch ({name}) contacted the customer: {}",
-            contact_label(cmd.result)
-        );
-        if !cmd.message.trim().is_empty() {
-            text.push_str(" — ");
-            text.push_str(cmd.message.trim());
-        }
-        Ok(EventPayload::NoteAdded(NoteAdded {
-            stop_id,
-            note_id: cmd.note_id,
-            text,
-        }))
-    })
-    .await
+    let command: ContactCustomerCommand = parse_json(&body)?;
+    let command = OfficeCommand::ContactCustomer { stop_id, command };
+    run_command(&app, who, &headers, &body, command).await
 }

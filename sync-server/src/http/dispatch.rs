@@ -4,23 +4,17 @@
 
 use super::problem::{ApiJsonOut, parse_json, require_json};
 use super::{AppState, Dispatcher};
+use crate::commands::OfficeCommand;
 use crate::service::{ApiError, ApiResult, App};
-use crate::store::{OfficeOutcome, Store};
+use crate::store::Store;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use doorstep_shared::event::{
-    AccessNotesEdited, EscalationResolved, EventPayload, StopCancelled, StopReassigned,
-    StopRescheduled,
-};
-use doorstep_shared::intent::intent_key;
 use doorstep_shared::protocol::{
-    CancelStopCommand, CommandOutcome, CommandReceipt, CourierSummary, DeviceHealth, Escalation,
-    EscalationKind, MetricsSummary, ReassignStopCommand, RescheduleStopCommand,
-    ResolveEscalationCommand, RouteSummary, StopDetail,
+    CancelStopCommand, CourierSummary, DeviceHealth, Escalation, MetricsSummary,
+    ReassignStopCommand, RescheduleStopCommand, ResolveEscalationCommand, RouteSummary, StopDetail,
 };
-use doorstep_shared::{DeviceId, EscalationId, ProblemCode, StopId};
-use std::sync::Arc;
+use doorstep_shared::{EscalationId, ProblemCode, StopId};
 
 pub(super) async fn read<S: Store, T: Send + 'static>(
     app: &App<S>,
@@ -110,53 +104,16 @@ pub async fn metrics_summary<S: Store>(
     }))
 }
 
-/// Runs one command under its idempotency key and renders the receipt.
-pub(super) async fn command<S: Store>(
-    app: Arc<App<S>>,
+/// Runs a dispatcher command under the request's `Idempotency-Key` and renders its answer.
+pub(super) async fn run_command<S: Store>(
+    app: &App<S>,
     who: Dispatcher,
-    headers: HeaderMap,
-    body: bytes::Bytes,
-    build: impl AsyncFnOnce(&App<S>) -> ApiResult<EventPayload>,
+    headers: &HeaderMap,
+    body: &[u8],
+    command: OfficeCommand,
 ) -> ApiResult<ApiJsonOut> {
-    contact_command(app, who, headers, body, None, build).await
-}
-
-/// [`command`] that also tells the store how a contact attempt went (`contact_reached`).
-pub(super) async fn contact_command<S: Store>(
-    app: Arc<App<S>>,
-    who: Dispatcher,
-    headers: HeaderMap,
-    body: bytes::Bytes,
-    contact_reached: Option<bool>,
-    build: impl AsyncFnOnce(&App<S>) -> ApiResult<EventPayload>,
-) -> ApiResult<ApiJsonOut> {
-    require_json(&headers)?;
     let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
-    let app2 = app.clone();
-    let (status, text) = app
-        .idempotent(key, &body, || async move {
-            let payload = build(&app2).await?;
-            let key = intent_key(&payload, &DeviceId(uuid::Uuid::nil()));
-            let outcome = match app2
-                .record_office_contact(payload, &who.0.name, contact_reached)
-                .await?
-            {
-                OfficeOutcome::Applied { .. } => CommandOutcome::Applied,
-                OfficeOutcome::Duplicate => CommandOutcome::AlreadyApplied,
-                OfficeOutcome::Conflict(why) => {
-                    return Err(ApiError::new(ProblemCode::IntentConflict, why));
-                }
-                OfficeOutcome::UnknownTarget(why) => {
-                    return Err(ApiError::new(ProblemCode::NotFound, why));
-                }
-            };
-            let receipt = CommandReceipt {
-                outcome,
-                intent_key: key,
-            };
-            Ok((200, serde_json::to_string(&receipt).unwrap_or_default()))
-        })
-        .await?;
+    let (status, text) = app.office_command(&who.0, key, body, command).await?;
     Ok(ApiJsonOut(
         StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
         text,
@@ -173,12 +130,16 @@ pub async fn cancel<S: Store>(
     let stop_id: StopId = parse_id(&stop, "stop")?;
     require_json(&headers)?;
     let cmd: CancelStopCommand = parse_json(&body)?;
-    command(app, who, headers, body, async move |_| {
-        Ok(EventPayload::StopCancelled(StopCancelled {
+    run_command(
+        &app,
+        who,
+        &headers,
+        &body,
+        OfficeCommand::Cancel {
             stop_id,
             reason: cmd.reason,
-        }))
-    })
+        },
+    )
     .await
 }
 
@@ -192,12 +153,16 @@ pub async fn reschedule<S: Store>(
     let stop_id: StopId = parse_id(&stop, "stop")?;
     require_json(&headers)?;
     let cmd: RescheduleStopCommand = parse_json(&body)?;
-    command(app, who, headers, body, async move |_| {
-        Ok(EventPayload::StopRescheduled(StopRescheduled {
+    run_command(
+        &app,
+        who,
+        &headers,
+        &body,
+        OfficeCommand::Reschedule {
             stop_id,
             window: cmd.window,
-        }))
-    })
+        },
+    )
     .await
 }
 
@@ -211,35 +176,16 @@ pub async fn reassign<S: Store>(
     let stop_id: StopId = parse_id(&stop, "stop")?;
     require_json(&headers)?;
     let cmd: ReassignStopCommand = parse_json(&body)?;
-    command(app, who, headers, body, async move |app: &App<S>| {
-        let to_route = cmd.to_route;
-        let (detail, owner) = read(app, move |s| {
-            Ok((s.stop_detail(stop_id)?, s.route_owner(to_route)?))
-        })
-        .await?;
-        let detail = detail.ok_or_else(|| {
-            ApiError::new(
-                ProblemCode::NotFound,
-                format!("stop {stop_id} does not exist"),
-            )
-        })?;
-        let to_courier = owner.ok_or_else(|| {
-            ApiError::new(
-                ProblemCode::NotFound,
-                format!("route {to_route} does not exist"),
-            )
-        })?;
-        let from_route = detail
-            .view
-            .route
-            .ok_or_else(|| ApiError::new(ProblemCode::NotFound, "stop has no route"))?;
-        Ok(EventPayload::StopReassigned(StopReassigned {
+    run_command(
+        &app,
+        who,
+        &headers,
+        &body,
+        OfficeCommand::Reassign {
             stop_id,
-            from_route,
-            to_route,
-            to_courier,
-        }))
-    })
+            to_route: cmd.to_route,
+        },
+    )
     .await
 }
 
@@ -253,144 +199,15 @@ pub async fn resolve<S: Store>(
     let escalation_id: EscalationId = parse_id(&id, "escalation")?;
     require_json(&headers)?;
     let cmd: ResolveEscalationCommand = parse_json(&body)?;
-    let name = who.0.name.clone();
-    command(app, who, headers, body, async move |app: &App<S>| {
-        if let Some(chosen) = &cmd.chosen_value {
-            apply_chosen_access_notes(app, escalation_id, chosen, &name).await?;
-        }
-        Ok(EventPayload::EscalationResolved(EscalationResolved {
+    run_command(
+        &app,
+        who,
+        &headers,
+        &body,
+        OfficeCommand::Resolve {
             escalation_id,
-            resolution: cmd.resolution,
-            chosen_value: cmd.chosen_value,
-        }))
-    })
+            command: cmd,
+        },
+    )
     .await
-}
-
-/// The actor name office edits of the access notes carry in their version vectors.
-pub const OFFICE_ACTOR: &str = "office";
-
-/// The office edit that makes `chosen` the stop's only access notes: its version is the
-/// register's merged clock with the office's counter bumped, so it dominates every concurrent
-/// value. `None` when nothing diverges any more (already settled by an earlier edit).
-pub fn collapse_access_notes(
-    state: &doorstep_shared::StopState,
-    chosen: &str,
-) -> Result<Option<AccessNotesEdited>, String> {
-    let values = state.view().access_notes;
-    if values.len() < 2 {
-        return Ok(None);
-    }
-    if !values.iter().any(|v| v == chosen) {
-        return Err(format!(
-            "{chosen:?} is not one of the conflicting values {values:?}"
-        ));
-    }
-    let mut version = state.access_notes_clock();
-    *version.entry(OFFICE_ACTOR.to_owned()).or_insert(0) += 1;
-    Ok(Some(AccessNotesEdited {
-        stop_id: state.stop_id,
-        actor: OFFICE_ACTOR.to_owned(),
-        version,
-        text: chosen.to_owned(),
-    }))
-}
-
-/// Resolving an `access_notes_diverged` escalation with a chosen value rewrites the stop's
-/// access notes through the normal office-event path.
-async fn apply_chosen_access_notes<S: Store>(
-    app: &App<S>,
-    escalation_id: EscalationId,
-    chosen: &str,
-    issued_by: &str,
-) -> ApiResult<()> {
-    let esc = read(app, move |s| {
-        Ok(s.escalations(false)?
-            .into_iter()
-            .find(|e| e.escalation_id == escalation_id))
-    })
-    .await?;
-    let Some(esc) = esc else { return Ok(()) };
-    let (EscalationKind::AccessNotesDiverged, Some(stop_id)) = (esc.kind, esc.stop_id) else {
-        return Ok(());
-    };
-    let Some(state) = read(app, move |s| s.stop_state(stop_id)).await? else {
-        return Ok(());
-    };
-    let edit = collapse_access_notes(&state, chosen)
-        .map_err(|why| ApiError::new(ProblemCode::MalformedRequest, why))?;
-    let Some(edit) = edit else { return Ok(()) };
-    match app
-        .record_office(EventPayload::AccessNotesEdited(edit), issued_by)
-        .await?
-    {
-        OfficeOutcome::Applied { .. } | OfficeOutcome::Duplicate => Ok(()),
-        OfficeOutcome::Conflict(why) => Err(ApiError::new(ProblemCode::IntentConflict, why)),
-        OfficeOutcome::UnknownTarget(why) => Err(ApiError::new(ProblemCode::NotFound, why)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use doorstep_shared::{HlcStamp, StopState};
-    use std::collections::BTreeMap;
-
-    fn edited(state: &mut StopState, n: u128, actor: &str, version: &[(&str, u64)], text: &str) {
-        let payload = EventPayload::AccessNotesEdited(AccessNotesEdited {
-            stop_id: state.stop_id,
-            actor: actor.to_owned(),
-            version: version.iter().map(|(a, c)| ((*a).to_owned(), *c)).collect(),
-            text: text.to_owned(),
-        });
-        let hlc = HlcStamp {
-            wall_ms: n as u64,
-            logical: 0,
-        };
-        state.apply(
-            doorstep_shared::EventId(uuid::Uuid::from_u128(n)),
-            hlc,
-            &payload,
-        );
-    }
-
-    #[test]
-    fn the_chosen_value_dominates_every_concurrent_edit() {
-        let mut s = StopState::new(StopId(uuid::Uuid::from_u128(3)));
-        edited(&mut s, 1, "a", &[("a", 1)], "side door");
-        edited(&mut s, 2, "b", &[("b", 1), (OFFICE_ACTOR, 1)], "front door");
-        let edit = collapse_access_notes(&s, "front door")
-            .expect("a conflicting value")
-            .expect("an edit");
-        assert_eq!(
-            edit.version,
-            BTreeMap::from([
-                ("a".to_owned(), 1),
-                ("b".to_owned(), 1),
-                (OFFICE_ACTOR.to_owned(), 2)
-            ])
-        );
-        assert!(
-            EventPayload::AccessNotesEdited(edit.clone())
-                .validate()
-                .is_ok()
-        );
-        s.apply(
-            doorstep_shared::EventId(uuid::Uuid::from_u128(9)),
-            HlcStamp {
-                wall_ms: 9,
-                logical: 0,
-            },
-            &EventPayload::AccessNotesEdited(edit),
-        );
-        assert_eq!(s.view().access_notes, vec!["front door".to_owned()]);
-        // Settled: nothing more to write; a value that was never in conflict is refused.
-        assert!(
-            collapse_access_notes(&s, "front door")
-                .expect("ok")
-                .is_none()
-        );
-        edited(&mut s, 10, "a", &[("a", 2)], "back door");
-        assert!(collapse_access_notes(&s, "garage").is_err());
-    }
 }
