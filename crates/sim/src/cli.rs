@@ -72,7 +72,8 @@ pub struct SolveArgs {
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Base URL of the running server.
+    /// Base URL of the running server; several comma-separated URLs (replicas of one
+    /// service) spread the couriers over them, courier i on URL i mod n.
     #[arg(long, env = "DOORSTEP_SERVER", default_value = "http://127.0.0.1:8080")]
     pub server: String,
     /// JSON printed by `doorstep-server demo-seed` (enrollment codes, dispatcher token).

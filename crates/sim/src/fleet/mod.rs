@@ -95,15 +95,17 @@ pub async fn run(cfg: RunConfig) -> Result<Report, FleetError> {
         }
         .spawn(progress.clone())
     });
+    let servers = server_urls(&cfg.server_url);
     let mut tasks = tokio::task::JoinSet::new();
     for (setup, seeded) in setups.into_iter().zip(cfg.seed.couriers.iter().cloned()) {
+        let server_url = servers[setup.index % servers.len()].to_owned();
         let ctx = courier::Ctx {
             outbox: cfg
                 .data_dir
                 .join(format!("courier-{:03}.outbox.db", setup.index)),
             setup,
             seeded,
-            server_url: cfg.server_url.clone(),
+            server_url,
             fleet: cfg.fleet.clone(),
             depot: cfg.depot,
             real_origin,
@@ -176,7 +178,7 @@ pub async fn run(cfg: RunConfig) -> Result<Report, FleetError> {
     }
     report.faults = faults;
     let devices: Vec<_> = done.iter().map(|d| (d.index, d.device_id)).collect();
-    let client = DispatchClient::new(&cfg.server_url, &cfg.seed.dispatcher_token)?;
+    let client = DispatchClient::new(server_urls(&cfg.server_url)[0], &cfg.seed.dispatcher_token)?;
     let logged = client.log(&devices).await?;
     let verdict = check(&created, &logged);
     report.timing = Timing {
@@ -185,4 +187,26 @@ pub async fn run(cfg: RunConfig) -> Result<Report, FleetError> {
         speedup: cfg.fleet.speedup,
     };
     Ok(report.with_verdict(&verdict, cfg.fleet.speedup))
+}
+
+/// The servers in a comma-separated list (replicas of one service); never empty.
+fn server_urls(list: &str) -> Vec<&str> {
+    let urls: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect();
+    if urls.is_empty() { vec![list] } else { urls }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_list_of_servers_is_split_and_trimmed() {
+        assert_eq!(
+            super::server_urls("http://a:1, http://b:2,"),
+            vec!["http://a:1", "http://b:2"]
+        );
+        assert_eq!(super::server_urls("http://a:1"), vec!["http://a:1"]);
+    }
 }
