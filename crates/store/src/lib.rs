@@ -9,6 +9,7 @@
 //! **Invariant:** this crate knows no database driver. A backend stores and reads what it is
 //! told; it never decides an outcome, so SQLite and PostgreSQL cannot drift apart.
 
+pub mod dashboard;
 pub mod error;
 pub mod evidence;
 pub mod merge;

@@ -1,172 +1,69 @@
 //! Dashboard reads, shaped for a big fleet: the fleet snapshot reads each table once (no
 //! per-stop state decoding: the derived status column is enough), a route's stops are read on
-//! demand, and the metrics are aggregated from the event log over a time window.
+//! demand, and the metrics read the event log over a time window. What the rows become is
+//! decided once, in [`crate::store::dashboard`].
 
-use super::SqlResult;
-use super::{SqliteStore, id, json};
-use doorstep_shared::dashboard::{
-    AttemptGroup, Count, DashboardMetrics, FleetCourier, FleetSnapshot, MapStatus,
-    OFFLINE_AFTER_MS, RouteDetail, RouteStop, StopContext, StopCounts,
+use super::{SqlResult, SqliteStore, id, json};
+use crate::store::dashboard::{
+    CourierRow, FleetPlan, MetricRow, MetricWindow, aggregate_metrics, fleet_snapshot,
+    parse_status, route_stops,
 };
-use doorstep_shared::event::{GeoPoint, RouteAssigned};
+use doorstep_shared::dashboard::{
+    DashboardMetrics, FleetSnapshot, RouteDetail, RouteStop, StopContext,
+};
+use doorstep_shared::event::RouteAssigned;
 use doorstep_shared::presence::AttemptClass;
-use doorstep_shared::{CourierId, RouteId, StopId, StopStatus};
+use doorstep_shared::{RouteId, StopId, StopStatus};
 use rusqlite::{OptionalExtension, params};
-use serde::Deserialize;
-use std::collections::{BTreeMap, HashMap};
-
-/// Only the parts of a stored route plan the fleet map needs (the rest is skipped unparsed).
-#[derive(Deserialize)]
-struct PlanLite {
-    route_id: RouteId,
-    courier_id: CourierId,
-    depot: GeoPoint,
-    stops: Vec<StopLite>,
-}
-
-#[derive(Deserialize)]
-struct StopLite {
-    stop_id: StopId,
-    location: GeoPoint,
-}
-
-/// About a metre: plenty for the map, and it keeps 20,000 points small on the wire.
-fn round5(x: f64) -> f64 {
-    (x * 1e5).round() / 1e5
-}
-
-/// The stored derived status (`''` before the first fold means planned).
-fn parse_status(text: &str) -> StopStatus {
-    serde_json::from_str(text).unwrap_or(StopStatus::Planned)
-}
-
-#[derive(Default)]
-struct Acc {
-    first: u64,
-    first_ok: u64,
-    first_no_real: u64,
-    failed: u64,
-    duplicates: u64,
-    late: u64,
-    lag_sum_ms: f64,
-    lag_n: u64,
-}
-
-impl Acc {
-    fn group(&self, label: String) -> AttemptGroup {
-        AttemptGroup {
-            label,
-            first_attempts: self.first,
-            first_attempts_delivered: self.first_ok,
-            first_attempts_no_real: self.first_no_real,
-            failed_attempts: self.failed,
-            duplicates: self.duplicates,
-            late_replays: self.late,
-            mean_sync_lag_ms: (self.lag_n > 0).then(|| self.lag_sum_ms / self.lag_n as f64),
-        }
-    }
-}
-
-/// One logged device event, as the metrics need it.
-struct Row {
-    status: String,
-    code: Option<String>,
-    received_at_ms: u64,
-    device_time_ms: Option<i64>,
-    clock_offset_ms: Option<i64>,
-    courier: String,
-    region: String,
-    attempt: Option<i64>,
-    result: Option<String>,
-    reason: Option<String>,
-    stop_id: Option<String>,
-}
+use std::collections::HashMap;
 
 impl SqliteStore {
-    fn statuses(&self) -> SqlResult<HashMap<String, StopStatus>> {
+    fn statuses(&self) -> SqlResult<HashMap<StopId, StopStatus>> {
         let conn = self.read();
         let mut q = conn.prepare_cached("SELECT stop_id, status FROM stops")?;
         let rows = q
             .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    parse_status(&r.get::<_, String>(1)?),
-                ))
+                Ok((id(r.get(0)?)?, parse_status(&r.get::<_, String>(1)?)))
             })?
             .collect::<rusqlite::Result<HashMap<_, _>>>()?;
         Ok(rows)
     }
 
-    pub(crate) fn fleet_impl(&self, now_ms: u64) -> SqlResult<FleetSnapshot> {
-        let statuses = self.statuses()?;
-        let devices = self.device_health_impl()?;
-        let conn = self.read();
-        let mut plans: HashMap<CourierId, PlanLite> = HashMap::new();
-        {
-            // Newest day first: a courier's current route is the first one seen.
-            let mut q = conn.prepare_cached("SELECT plan_json FROM routes ORDER BY day DESC")?;
-            let rows = q.query_map([], |r| json::<PlanLite>(&r.get::<_, String>(0)?))?;
-            for plan in rows {
-                let plan = plan?;
-                plans.entry(plan.courier_id).or_insert(plan);
-            }
-        }
-        let mut by_courier: HashMap<CourierId, Vec<_>> = HashMap::new();
-        for d in devices {
-            by_courier.entry(d.courier_id).or_default().push(d);
-        }
-        let mut depot = None;
-        let mut q =
-            conn.prepare_cached("SELECT courier_id, name, region FROM couriers ORDER BY name")?;
-        let couriers = q
-            .query_map([], |r| {
-                Ok((
-                    id::<CourierId>(r.get(0)?)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let mut out = Vec::with_capacity(couriers.len());
-        for (courier_id, name, region) in couriers {
-            let plan = plans.remove(&courier_id);
-            let mut counts = StopCounts::default();
-            let mut points = Vec::new();
-            if let Some(plan) = &plan {
-                depot.get_or_insert(plan.depot);
-                points.reserve(plan.stops.len());
-                for s in &plan.stops {
-                    let status = statuses
-                        .get(&s.stop_id.to_string())
-                        .copied()
-                        .unwrap_or(StopStatus::Planned);
-                    let m = MapStatus::of(status);
-                    counts.add(m);
-                    points.push((round5(s.location.lat), round5(s.location.lon), m));
-                }
-            }
-            out.push(FleetCourier {
-                courier_id,
-                name,
-                region,
-                route_id: plan.map(|p| p.route_id),
-                counts,
-                devices: by_courier.remove(&courier_id).unwrap_or_default(),
-                points,
-            });
-        }
-        let open: i64 = conn.query_row(
+    fn open_escalations(&self) -> SqlResult<u64> {
+        let open: i64 = self.read().query_row(
             "SELECT COUNT(*) FROM escalations WHERE resolved = 0",
             [],
             |r| r.get(0),
         )?;
-        Ok(FleetSnapshot {
-            server_time_ms: now_ms,
-            offline_after_ms: OFFLINE_AFTER_MS,
-            depot,
-            couriers: out,
-            open_escalations: open as u64,
-        })
+        Ok(u64::try_from(open).unwrap_or(0))
+    }
+
+    pub(crate) fn fleet_impl(&self, now_ms: u64) -> SqlResult<FleetSnapshot> {
+        let statuses = self.statuses()?;
+        let devices = self.device_health_impl()?;
+        let (plans, couriers) = {
+            let conn = self.read();
+            let mut q = conn.prepare_cached("SELECT plan_json FROM routes ORDER BY day DESC")?;
+            let plans = q
+                .query_map([], |r| json::<FleetPlan>(&r.get::<_, String>(0)?))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut q =
+                conn.prepare_cached("SELECT courier_id, name, region FROM couriers ORDER BY name")?;
+            let couriers = q
+                .query_map([], |r| {
+                    Ok(CourierRow {
+                        courier_id: id(r.get(0)?)?,
+                        name: r.get(1)?,
+                        region: r.get(2)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            (plans, couriers)
+        };
+        let open = self.open_escalations()?;
+        Ok(fleet_snapshot(
+            now_ms, couriers, plans, &statuses, devices, open,
+        ))
     }
 
     fn plan(&self, route: RouteId) -> SqlResult<Option<(RouteAssigned, String)>> {
@@ -188,23 +85,16 @@ impl SqliteStore {
     fn route_stops(&self, plan: &RouteAssigned) -> SqlResult<Vec<RouteStop>> {
         let conn = self.read();
         let mut q = conn.prepare_cached("SELECT status FROM stops WHERE stop_id = ?1")?;
-        let mut out = Vec::with_capacity(plan.stops.len());
+        let mut statuses = HashMap::with_capacity(plan.stops.len());
         for s in &plan.stops {
             let status: Option<String> = q
                 .query_row([s.stop_id.to_string()], |r| r.get(0))
                 .optional()?;
-            out.push(RouteStop {
-                stop_id: s.stop_id,
-                sequence: s.sequence,
-                address: s.address.clone(),
-                customer_name: s.customer_name.clone(),
-                location: s.location,
-                window: s.window,
-                access_notes: s.access_notes.clone(),
-                status: status.as_deref().map_or(StopStatus::Planned, parse_status),
-            });
+            if let Some(status) = status {
+                statuses.insert(s.stop_id, parse_status(&status));
+            }
         }
-        Ok(out)
+        Ok(route_stops(plan, &statuses))
     }
 
     pub(crate) fn route_detail_impl(&self, route: RouteId) -> SqlResult<Option<RouteDetail>> {
@@ -250,7 +140,7 @@ impl SqliteStore {
         }))
     }
 
-    fn metric_rows(&self, since_ms: u64) -> SqlResult<Vec<Row>> {
+    fn metric_rows(&self, since_ms: u64) -> SqlResult<Vec<MetricRow>> {
         let conn = self.read();
         let mut q = conn.prepare_cached(
             "SELECT e.status, e.code, e.received_at_ms, e.device_time_ms, e.clock_offset_ms,
@@ -265,12 +155,13 @@ impl SqliteStore {
              WHERE e.device_id IS NOT NULL AND e.received_at_ms >= ?1
              ORDER BY e.log_seq",
         )?;
+        let since = i64::try_from(since_ms).unwrap_or(i64::MAX);
         let rows = q
-            .query_map(params![since_ms as i64], |r| {
-                Ok(Row {
+            .query_map(params![since], |r| {
+                Ok(MetricRow {
                     status: r.get(0)?,
                     code: r.get(1)?,
-                    received_at_ms: r.get::<_, i64>(2)? as u64,
+                    received_at_ms: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
                     device_time_ms: r.get(3)?,
                     clock_offset_ms: r.get(4)?,
                     courier: r.get(5)?,
@@ -278,23 +169,11 @@ impl SqliteStore {
                     attempt: r.get(7)?,
                     result: r.get(8)?,
                     reason: r.get(9)?,
-                    stop_id: r.get(10)?,
+                    stop_id: r.get::<_, Option<String>>(10)?.map(id).transpose()?,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
-    }
-
-    /// Whether a failed first attempt was "customer absent" without presence evidence, by the
-    /// shared scorer over the stop's synced facts (see [`crate::presence`]).
-    fn no_real_first_attempt(&self, row: &Row) -> SqlResult<bool> {
-        if row.reason.as_deref() != Some("customer_absent") {
-            return Ok(false);
-        }
-        let Some(stop) = row.stop_id.clone().map(id::<StopId>).transpose()? else {
-            return Ok(false);
-        };
-        self.first_attempt_is_no_real(stop)
     }
 
     /// Whether the first attempt at `stop` is classed as no real attempt by its presence report.
@@ -311,79 +190,11 @@ impl SqliteStore {
         bucket_ms: u64,
         buckets: u32,
     ) -> SqlResult<DashboardMetrics> {
-        let bucket_ms = bucket_ms.max(1_000);
-        let end = (now_ms / bucket_ms + 1) * bucket_ms;
-        let since = end.saturating_sub(bucket_ms * u64::from(buckets.max(1)));
-        let rows = self.metric_rows(since)?;
-        let mut totals = Acc::default();
-        let mut time: BTreeMap<u64, Acc> = (0..u64::from(buckets.max(1)))
-            .map(|i| (since + i * bucket_ms, Acc::default()))
-            .collect();
-        let mut couriers: BTreeMap<String, Acc> = BTreeMap::new();
-        let mut regions: BTreeMap<String, Acc> = BTreeMap::new();
-        let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
-        for row in &rows {
-            let bucket = since + (row.received_at_ms - since) / bucket_ms * bucket_ms;
-            let region = if row.region.is_empty() {
-                "(none)".to_owned()
-            } else {
-                row.region.clone()
-            };
-            let applied = row.status == "applied";
-            let first = applied && row.attempt == Some(1);
-            let delivered = row.result.as_deref() == Some("delivered");
-            let failed = applied && row.result.as_deref() == Some("failed");
-            let dup = row.status == "duplicate";
-            let late = row.code.as_deref() == Some("late_replay");
-            let lag = match (applied, row.device_time_ms, row.clock_offset_ms) {
-                (true, Some(t), Some(off)) => Some((row.received_at_ms as i64 - (t - off)).max(0)),
-                _ => None,
-            };
-            let no_real = first && failed && self.no_real_first_attempt(row)?;
-            if failed && let Some(reason) = &row.reason {
-                *reasons.entry(reason.clone()).or_default() += 1;
-            }
-            let update = |a: &mut Acc| {
-                a.first += u64::from(first);
-                a.first_ok += u64::from(first && delivered);
-                a.first_no_real += u64::from(no_real);
-                a.failed += u64::from(failed);
-                a.duplicates += u64::from(dup);
-                a.late += u64::from(late);
-                if let Some(l) = lag {
-                    a.lag_sum_ms += l as f64;
-                    a.lag_n += 1;
-                }
-            };
-            update(&mut totals);
-            update(time.entry(bucket).or_default());
-            update(couriers.entry(row.courier.clone()).or_default());
-            update(regions.entry(region).or_default());
-        }
-        let open: i64 = self.read().query_row(
-            "SELECT COUNT(*) FROM escalations WHERE resolved = 0",
-            [],
-            |r| r.get(0),
-        )?;
-        let mut failed_by_reason: Vec<Count> = reasons
-            .into_iter()
-            .map(|(label, count)| Count { label, count })
-            .collect();
-        failed_by_reason.sort_by(|a, b| b.count.cmp(&a.count).then(a.label.cmp(&b.label)));
-        Ok(DashboardMetrics {
-            server_time_ms: now_ms,
-            bucket_ms,
-            duplicates_caught: totals.duplicates,
-            totals: totals.group("all".to_owned()),
-            over_time: time
-                .into_iter()
-                .map(|(k, a)| a.group(k.to_string()))
-                .collect(),
-            by_courier: couriers.into_iter().map(|(k, a)| a.group(k)).collect(),
-            by_region: regions.into_iter().map(|(k, a)| a.group(k)).collect(),
-            failed_by_reason,
-            replays_since_start: 0,
-            open_escalations: open as u64,
-        })
+        let window = MetricWindow::ending_at(now_ms, bucket_ms, buckets);
+        let rows = self.metric_rows(window.since_ms)?;
+        let open = self.open_escalations()?;
+        Ok(aggregate_metrics(now_ms, window, &rows, open, |stop| {
+            Ok(self.first_attempt_is_no_real(stop)?)
+        })?)
     }
 }
