@@ -9,8 +9,11 @@
 //! [`DEFAULT_POOL_SIZE`]). With N replicas, `N × pool_size` plus the operators' own sessions must
 //! stay within the server's `max_connections` (PostgreSQL's default is 100).
 //!
-//! **Errors:** lock conflicts, serialization failures, server shutdowns, lost connections and
-//! pool timeouts are [`StoreError::Transient`]; everything else is [`StoreError::Fatal`].
+//! **Errors:** lock conflicts, serialization failures, server shutdowns, lost connections, no
+//! writable host, exhausted server resources and pool timeouts are [`StoreError::Transient`];
+//! everything else is [`StoreError::Fatal`]. A pooled connection found closed when it is taken
+//! from the pool is dropped and replaced (deadpool's `RecyclingMethod::Fast` checks
+//! `is_closed`), so after a failover the pool refills on whichever host now accepts writes.
 //!
 //! Connections are made without TLS: `sslmode=require` in the URL fails to connect.
 
@@ -45,9 +48,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A failure inside the PostgreSQL backend, before it becomes a [`StoreError`].
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
-    #[error("postgres: {0}")]
+    #[error("postgres: {}", with_causes(.0))]
     Db(#[from] tokio_postgres::Error),
-    #[error("postgres connection pool: {0}")]
+    #[error("postgres connection pool: {}", with_causes(.0))]
     Pool(#[from] PoolError),
     /// The URL could not be used (the message never repeats the URL: it may hold a password).
     #[error("bad PostgreSQL URL: {0}")]
@@ -63,6 +66,22 @@ pub enum PgError {
     Contended(String),
     #[error("{0}")]
     Runtime(String),
+}
+
+/// `e` and the errors that caused it, so a log says why a connection failed (refused, reset,
+/// no host accepting writes) and not only that it did.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 impl PgError {
@@ -83,7 +102,9 @@ impl PgError {
 }
 
 /// Deadlock, serialization failure, lock not available, shutdowns, class 08 (connection
-/// exception), a closed connection, or an I/O error with no SQLSTATE (refused, reset, timed out).
+/// exception), class 53 (insufficient resources: too many connections, disk full, out of
+/// memory), a closed connection, or an I/O error with no SQLSTATE (refused, reset, timed out,
+/// and no host of a multi-host URL accepting writes).
 fn db_transient(e: &tokio_postgres::Error) -> bool {
     if let Some(code) = e.code() {
         return *code == SqlState::T_R_DEADLOCK_DETECTED
@@ -92,7 +113,8 @@ fn db_transient(e: &tokio_postgres::Error) -> bool {
             || *code == SqlState::ADMIN_SHUTDOWN
             || *code == SqlState::CRASH_SHUTDOWN
             || *code == SqlState::CANNOT_CONNECT_NOW
-            || code.code().starts_with("08");
+            || code.code().starts_with("08")
+            || code.code().starts_with("53");
     }
     e.is_closed()
         || std::error::Error::source(e)
