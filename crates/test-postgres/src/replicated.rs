@@ -71,14 +71,19 @@ impl ReplicatedPair {
                 .args(["-R", "-X", "stream", "-c", "fast"]),
             "pg_basebackup",
         )?;
-        // The walreceiver names itself by `cluster_name` when its conninfo does not.
+        // The walreceiver names itself by `cluster_name` when its conninfo does not. With the
+        // default 5 s retry interval a promotion right after losing the primary sometimes took
+        // that long; a test has no archive to wait for.
         let standby_port = server::start_server(
             &bindir,
             as_postgres,
             &base,
             &standby_data,
             "standby.log",
-            &format!("-c cluster_name={STANDBY_NAME} -c hot_standby=on"),
+            &format!(
+                "-c cluster_name={STANDBY_NAME} -c hot_standby=on \
+                 -c wal_retrieve_retry_interval=100ms"
+            ),
         )?;
         let pair = ReplicatedPair {
             bindir,
