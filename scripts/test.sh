@@ -28,6 +28,9 @@ FEATURES="doorstep-shared/ts,courier-core/ts,courier-app/ts"
 step "cargo clippy --workspace --all-targets --features $FEATURES --locked -- -D warnings"
 cargo clippy --workspace --all-targets --features "$FEATURES" --locked -- -D warnings
 
+# This step also runs the suites that are on PostgreSQL whatever DOORSTEP_TEST_DATABASE says,
+# each on private clusters it starts and stops: postgres_store, replicas, and failover (a
+# primary with a synchronous standby; the primary is killed mid-stream and the standby promoted).
 step "cargo test --workspace --features $FEATURES --locked (TypeScript bindings are current: the ts_bindings / ts_export tests)"
 cargo test --workspace --features "$FEATURES" --locked
 

@@ -180,7 +180,8 @@ fn main() -> anyhow::Result<()> {
     let url = cli.command.database_url().to_owned();
     // The backend is chosen here, once; everything below is generic over it. Stores are opened
     // and used for admin commands outside any async runtime.
-    let opened = |e: StoreError| anyhow::anyhow!("cannot open database {url}: {e}");
+    let opened =
+        |e: StoreError| anyhow::anyhow!("cannot open database {}: {e}", DatabaseUrl::redact(&url));
     match DatabaseUrl::parse(&url).map_err(opened)? {
         DatabaseUrl::SqliteFile(path) => {
             run(cli.command, SqliteStore::open(&path).map_err(opened)?)
@@ -228,7 +229,7 @@ fn run<S: Store>(command: Command, store: S) -> anyhow::Result<()> {
                     .with_context(|| format!("cannot listen on {listen}"))?;
                 let addr = listener.local_addr()?;
                 println!("doorstep-server listening on http://{addr}");
-                tracing::info!(%addr, database = %redacted(&db.url), "serving");
+                tracing::info!(%addr, database = %DatabaseUrl::redact(&db.url), "serving");
                 let shutdown = async {
                     let _ = tokio::signal::ctrl_c().await;
                 };
@@ -315,18 +316,4 @@ fn run<S: Store>(command: Command, store: S) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// A database URL without its password, for logs.
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
 }

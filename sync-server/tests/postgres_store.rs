@@ -731,6 +731,72 @@ fn a_server_that_is_not_there_is_transient() {
     assert!(matches!(err, StoreError::Transient(_)), "{err:?}");
 }
 
+/// Before a standby is promoted, a `read-write` URL finds no writable host: that is transient,
+/// and the error says why (the URL's `options` make this server read-only the way a standby
+/// is).
+#[test]
+fn no_writable_host_is_transient() {
+    let url = fresh_database();
+    let read_only = format!(
+        "{url}?target_session_attrs=read-write&options=-c%20default_transaction_read_only%3Don"
+    );
+    let err = PgStore::connect(&read_only).expect_err("no host accepts writes");
+    assert!(
+        matches!(&err, StoreError::Transient(m) if m.contains("does not allow writes")),
+        "{err:?}"
+    );
+}
+
+/// Running out of connections (class 53, insufficient resources) is transient: the same
+/// connection succeeds once another one is gone.
+#[test]
+fn too_many_connections_is_transient() {
+    let url = fresh_database();
+    let role = format!("limited_{}", Uuid::now_v7().simple());
+    raw(&url, async |c| {
+        c.batch_execute(&format!("CREATE ROLE {role} LOGIN CONNECTION LIMIT 1"))
+            .await
+            .expect("create role");
+    });
+    let as_role = url.replacen("postgres://postgres@", &format!("postgres://{role}@"), 1);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("test runtime");
+    rt.block_on(async {
+        let (held, conn) = tokio_postgres::connect(&as_role, NoTls)
+            .await
+            .expect("the role's one connection");
+        let driver = tokio::spawn(conn);
+        let refused = tokio_postgres::connect(&as_role, NoTls)
+            .await
+            .err()
+            .expect("a second connection is over the limit");
+        assert_eq!(
+            refused.code(),
+            Some(&tokio_postgres::error::SqlState::TOO_MANY_CONNECTIONS)
+        );
+        assert!(PgError::from(refused).is_transient());
+        drop(held);
+        driver
+            .await
+            .expect("connection task")
+            .expect("the connection closes cleanly");
+        // The server may take a moment to let the closed session go; poll with a deadline.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match tokio_postgres::connect(&as_role, NoTls).await {
+                Ok(_) => break,
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    assert!(PgError::from(e).is_transient());
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("the retried connection never succeeded: {e:?}"),
+            }
+        }
+    });
+}
+
 /// Two transactions lock two rows in opposite orders; PostgreSQL aborts one with 40P01.
 #[test]
 fn a_deadlock_is_transient_and_so_is_a_lock_timeout() {

@@ -84,11 +84,18 @@ pub fn demo_seed(db: &Path) -> DemoSeed {
     demo_seed_url(&db_url(db))
 }
 
-/// Runs `doorstep-server demo-seed` on the database at `url`.
+/// Runs `doorstep-server demo-seed` on the database at `url` (3 couriers, 6 stops each).
 pub fn demo_seed_url(url: &str) -> DemoSeed {
+    demo_seed_sized(url, 3, 6)
+}
+
+/// Runs `doorstep-server demo-seed` on the database at `url` with `couriers` couriers (one
+/// route and one enrollment code each) of `stops` stops.
+pub fn demo_seed_sized(url: &str, couriers: usize, stops: usize) -> DemoSeed {
     let mut cmd = Command::new(BIN);
     cmd.args(["demo-seed", "--database", url])
-        .args(["--couriers", "3", "--stops", "6", "--seed", "1"])
+        .args(["--couriers", &couriers.to_string()])
+        .args(["--stops", &stops.to_string(), "--seed", "1"])
         .stdout(Stdio::piped());
     log_env(&mut cmd);
     let out = cmd.output().expect("run demo-seed");
@@ -167,6 +174,11 @@ impl TestServer {
             base: format!("http://{addr}"),
             addr,
         }
+    }
+
+    /// Whether the process is still running (it has not exited or been killed).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// SIGKILL (what `Child::kill` sends on Unix) and reap.

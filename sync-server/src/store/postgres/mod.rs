@@ -9,8 +9,11 @@
 //! [`DEFAULT_POOL_SIZE`]). With N replicas, `N × pool_size` plus the operators' own sessions must
 //! stay within the server's `max_connections` (PostgreSQL's default is 100).
 //!
-//! **Errors:** lock conflicts, serialization failures, server shutdowns, lost connections and
-//! pool timeouts are [`StoreError::Transient`]; everything else is [`StoreError::Fatal`].
+//! **Errors:** lock conflicts, serialization failures, server shutdowns, lost connections, no
+//! writable host, exhausted server resources and pool timeouts are [`StoreError::Transient`];
+//! everything else is [`StoreError::Fatal`]. A pooled connection found closed when it is taken
+//! from the pool is dropped and replaced (deadpool's `RecyclingMethod::Fast` checks
+//! `is_closed`), so after a failover the pool refills on whichever host now accepts writes.
 //!
 //! Connections are made without TLS: `sslmode=require` in the URL fails to connect.
 
@@ -47,7 +50,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum PgError {
     #[error("postgres: {}", describe(.0))]
     Db(#[from] tokio_postgres::Error),
-    #[error("postgres connection pool: {0}")]
+    #[error("postgres connection pool: {}", with_causes(.0))]
     Pool(#[from] PoolError),
     /// The URL could not be used (the message never repeats the URL: it may hold a password).
     #[error("bad PostgreSQL URL: {0}")]
@@ -65,12 +68,28 @@ pub enum PgError {
     Runtime(String),
 }
 
-/// The server's own words (SQLSTATE and message) when there are any; the driver's otherwise.
+/// `e` with its causes, and the SQLSTATE when the server answered.
 fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
+        Some(db) => format!("{} ({})", with_causes(e), db.code().code()),
+        None => with_causes(e),
     }
+}
+
+/// `e` and the errors that caused it, so a log says why a connection failed (refused, reset,
+/// no host accepting writes) and not only that it did.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 impl PgError {
@@ -91,7 +110,9 @@ impl PgError {
 }
 
 /// Deadlock, serialization failure, lock not available, shutdowns, class 08 (connection
-/// exception), a closed connection, or an I/O error with no SQLSTATE (refused, reset, timed out).
+/// exception), class 53 (insufficient resources: too many connections, disk full, out of
+/// memory), a closed connection, or an I/O error with no SQLSTATE (refused, reset, timed out,
+/// and no host of a multi-host URL accepting writes).
 fn db_transient(e: &tokio_postgres::Error) -> bool {
     if let Some(code) = e.code() {
         return *code == SqlState::T_R_DEADLOCK_DETECTED
@@ -100,7 +121,8 @@ fn db_transient(e: &tokio_postgres::Error) -> bool {
             || *code == SqlState::ADMIN_SHUTDOWN
             || *code == SqlState::CRASH_SHUTDOWN
             || *code == SqlState::CANNOT_CONNECT_NOW
-            || code.code().starts_with("08");
+            || code.code().starts_with("08")
+            || code.code().starts_with("53");
     }
     e.is_closed()
         || std::error::Error::source(e)
