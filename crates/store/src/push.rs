@@ -61,28 +61,51 @@ pub fn push<S: Store + ?Sized>(
     req: &PushRequest,
     ctx: PushContext,
 ) -> StoreResult<PushOutcome> {
+    // Pure per-event work happens before the transaction, so the store's write lock is held
+    // for storage work only.
+    let encoded = req
+        .events
+        .iter()
+        .map(EncodedEvent::of)
+        .collect::<StoreResult<Vec<_>>>()?;
     let mut outcome = None;
     store.push_unit(device.device_id, &mut |unit| {
-        outcome = Some(push_in(unit, device, req, ctx)?);
+        outcome = Some(push_in(unit, device, req, &encoded, ctx)?);
         Ok(())
     })?;
     outcome.ok_or_else(|| StoreError::Fatal("push unit committed without running".to_owned()))
 }
 
-/// The algorithm inside one push transaction.
-pub fn push_in(
+/// What the log keeps of an event's payload: its fingerprint and its JSON.
+struct EncodedEvent {
+    fingerprint: String,
+    payload_json: String,
+}
+
+impl EncodedEvent {
+    fn of(env: &EventEnvelope) -> StoreResult<Self> {
+        Ok(Self {
+            fingerprint: fingerprint(&env.payload),
+            payload_json: serde_json_string(&env.payload)?,
+        })
+    }
+}
+
+/// The algorithm inside one push transaction; `encoded[i]` belongs to `req.events[i]`.
+fn push_in(
     unit: &mut dyn PushUnit,
     device: DeviceAuth,
     req: &PushRequest,
+    encoded: &[EncodedEvent],
     ctx: PushContext,
 ) -> StoreResult<PushOutcome> {
     let mut last = unit.lock_device()?;
-    let mut events: Vec<&EventEnvelope> = req.events.iter().collect();
-    events.sort_by_key(|e| e.device_seq);
+    let mut events: Vec<(&EventEnvelope, &EncodedEvent)> = req.events.iter().zip(encoded).collect();
+    events.sort_by_key(|(e, _)| e.device_seq);
     let stops: BTreeSet<StopId> = events
         .iter()
-        .filter(|e| e.device_seq > last)
-        .filter_map(|e| e.payload.stop_id())
+        .filter(|(e, _)| e.device_seq > last)
+        .filter_map(|(e, _)| e.payload.stop_id())
         .collect();
     unit.lock_stops(&stops.into_iter().collect::<Vec<_>>())?;
 
@@ -101,7 +124,7 @@ pub fn push_in(
         conflicted: 0,
     };
     let mut results = Vec::with_capacity(events.len());
-    for env in events {
+    for (env, enc) in events {
         let kind = env.payload.kind();
         if env.device_seq <= last {
             let stored = unit.stored_outcome(env.device_seq)?;
@@ -128,7 +151,7 @@ pub fn push_in(
             break;
         }
         unit.savepoint()?;
-        match run.apply_one(unit, env) {
+        match run.apply_one(unit, env, enc) {
             Ok((result, new_state)) => {
                 unit.release()?;
                 if let Some(state) = new_state {
@@ -216,6 +239,7 @@ impl Run {
         &mut self,
         unit: &mut dyn PushUnit,
         env: &EventEnvelope,
+        enc: &EncodedEvent,
     ) -> StoreResult<(PushResult, Option<StopState>)> {
         let _span = tracing::debug_span!("event", stop_id = ?env.payload.stop_id(), device_seq = env.device_seq).entered();
         let known = unit.known_intent(&env.intent_key)?;
@@ -237,10 +261,10 @@ impl Run {
                 None
             };
         }
-        let fp = fingerprint(&env.payload);
         unit.record_event(&DeviceEventRow {
             envelope: env,
-            fingerprint: &fp,
+            fingerprint: &enc.fingerprint,
+            payload_json: &enc.payload_json,
             received_at_ms: self.ctx.received_at_ms,
             clock_offset_ms: self.ctx.clock_offset_ms,
             status: d.status,

@@ -25,6 +25,8 @@ pub type StoredOutcome = (PushStatus, Option<ProblemCode>);
 pub struct DeviceEventRow<'a> {
     pub envelope: &'a EventEnvelope,
     pub fingerprint: &'a str,
+    /// The payload as JSON, as the log keeps it.
+    pub payload_json: &'a str,
     pub received_at_ms: u64,
     pub clock_offset_ms: i64,
     pub status: PushStatus,

@@ -327,8 +327,6 @@ impl PushUnit for PgPush<'_> {
         self.on(async |c| {
             let env = row.envelope;
             let event_id = env.event_id.to_string();
-            let payload =
-                serde_json::to_string(&env.payload).map_err(|e| PgError::Data(e.to_string()))?;
             let stmt = c
                 .prepare_cached(
                     "INSERT INTO events (event_id, device_id, device_seq, intent_key, fingerprint,
@@ -354,7 +352,7 @@ impl PushUnit for PgPush<'_> {
                     &row.clock_offset_ms,
                     &status_str(row.status),
                     &row.code.map(|c| c.as_str()),
-                    &payload,
+                    &row.payload_json,
                 ],
             )
             .await?;

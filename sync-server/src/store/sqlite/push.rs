@@ -172,7 +172,7 @@ impl PushUnit for SqlitePush<'_> {
             row.clock_offset_ms,
             status_str(row.status),
             row.code.map(|c| c.as_str()),
-            to_json(&env.payload)?,
+            row.payload_json,
         ])?;
             if row.record_intent {
                 self.conn
