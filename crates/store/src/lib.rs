@@ -24,6 +24,7 @@ pub use model::{
 };
 pub use push::clock_offset_ms;
 pub use store::{
-    ChangeSignal, DeviceEventRow, DeviceSyncUpdate, EvidenceLog, LocationLog, OfficeEventRow,
-    OfficeUnit, OfficeWork, OfficeWrite, PushUnit, PushWork, Store, StoredOutcome, UploadSessions,
+    ChangeSignal, DeviceEventRow, DeviceSyncUpdate, EvidenceLog, LocationLog, LoggedFacts,
+    OfficeEventRow, OfficeUnit, OfficeWork, OfficeWrite, PushUnit, PushWork, Store, StoredOutcome,
+    UploadSessions,
 };

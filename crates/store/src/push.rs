@@ -11,7 +11,7 @@
 //! after its savepoint is released, so an event rolled back to its savepoint leaves no trace.
 
 use crate::error::{StoreError, StoreResult};
-use crate::merge::{EventContext, StopRecord, decide_device_event, skew_escalation};
+use crate::merge::{EventContext, KnownIntent, StopRecord, decide_device_event, skew_escalation};
 use crate::model::{DeviceAuth, EscalationRecord, PushContext, PushEffects, PushOutcome};
 use crate::store::{DeviceEventRow, DeviceSyncUpdate, PushUnit, Store};
 use doorstep_shared::event::{AttemptOutcome, EventEnvelope, EventPayload};
@@ -108,6 +108,13 @@ fn push_in(
         .filter_map(|(e, _)| e.payload.stop_id())
         .collect();
     unit.lock_stops(&stops.into_iter().collect::<Vec<_>>())?;
+    let fresh = || events.iter().filter(|(e, _)| e.device_seq > last);
+    let intent_keys: BTreeSet<&str> = fresh().map(|(e, _)| e.intent_key.as_str()).collect();
+    let event_ids: BTreeSet<EventId> = fresh().map(|(e, _)| e.event_id).collect();
+    let prior = unit.logged_facts(
+        &intent_keys.into_iter().collect::<Vec<_>>(),
+        &event_ids.into_iter().collect::<Vec<_>>(),
+    )?;
 
     let skewed = ctx.clock_offset_ms.unsigned_abs() > CLOCK_SKEW_BOUND_MS.unsigned_abs();
     let mut run = Run {
@@ -119,6 +126,8 @@ fn push_in(
             ..PushEffects::default()
         },
         stops: StopCache::default(),
+        intents: prior.intents,
+        prior_event_intents: prior.event_intents,
         logged_ids: HashMap::new(),
         rejected: 0,
         conflicted: 0,
@@ -152,10 +161,13 @@ fn push_in(
         }
         unit.savepoint()?;
         match run.apply_one(unit, env, enc) {
-            Ok((result, new_state)) => {
+            Ok((result, new_state, recorded)) => {
                 unit.release()?;
                 if let Some(state) = new_state {
                     run.stops.update(state);
+                }
+                if let Some(intent) = recorded {
+                    run.intents.insert(env.intent_key.clone(), intent);
                 }
                 run.logged_ids.insert(env.event_id, env.intent_key.clone());
                 match result.status {
@@ -228,6 +240,11 @@ struct Run {
     skewed: bool,
     effects: PushEffects,
     stops: StopCache,
+    /// Intents that took effect, as the log held them before this request plus those this
+    /// request recorded (each entered once its event's savepoint was released).
+    intents: HashMap<String, KnownIntent>,
+    /// The request's event ids the log held before it, with their intent.
+    prior_event_intents: HashMap<EventId, String>,
     /// Event ids logged by this request, with their intent.
     logged_ids: HashMap<EventId, String>,
     rejected: u64,
@@ -240,10 +257,15 @@ impl Run {
         unit: &mut dyn PushUnit,
         env: &EventEnvelope,
         enc: &EncodedEvent,
-    ) -> StoreResult<(PushResult, Option<StopState>)> {
+    ) -> StoreResult<(PushResult, Option<StopState>, Option<KnownIntent>)> {
         let _span = tracing::debug_span!("event", stop_id = ?env.payload.stop_id(), device_seq = env.device_seq).entered();
-        let known = unit.known_intent(&env.intent_key)?;
-        let ectx = self.event_context(unit, env)?;
+        let known = self.intents.get(&env.intent_key).cloned();
+        let logged_with = self
+            .logged_ids
+            .get(&env.event_id)
+            .or_else(|| self.prior_event_intents.get(&env.event_id))
+            .cloned();
+        let ectx = self.event_context(unit, env, logged_with)?;
         let stop = match env.payload.stop_id() {
             Some(s) if known.is_none() => self.stops.get(unit, s)?,
             _ => None,
@@ -309,7 +331,11 @@ impl Run {
             code,
             detail: d.detail,
         };
-        Ok((result, d.new_state))
+        let recorded = d.record_intent.then(|| KnownIntent {
+            fingerprint: enc.fingerprint.clone(),
+            event_id: env.event_id,
+        });
+        Ok((result, d.new_state, recorded))
     }
 
     /// Reads the facts beyond the stop's state that the rules need for this event (only then).
@@ -317,8 +343,12 @@ impl Run {
         &self,
         unit: &mut dyn PushUnit,
         env: &EventEnvelope,
+        event_id_logged_with: Option<String>,
     ) -> StoreResult<EventContext> {
-        let mut ctx = EventContext::default();
+        let mut ctx = EventContext {
+            event_id_logged_with,
+            ..EventContext::default()
+        };
         if EventContext::wants_evidence_head(env) {
             ctx.evidence_head = Some(unit.evidence_head()?);
         }
@@ -327,10 +357,6 @@ impl Run {
         {
             ctx.plan_access_notes = unit.plan_access_notes(stop)?;
         }
-        ctx.event_id_logged_with = match self.logged_ids.get(&env.event_id) {
-            Some(intent) => Some(intent.clone()),
-            None => unit.logged_intent_of(env.event_id)?,
-        };
         Ok(ctx)
     }
 }
