@@ -4,10 +4,12 @@
 //! `target/bench/push.json`:
 //!
 //! * **throughput** — 16 devices push gzip batches of 500 valid events concurrently; events/s
-//!   end to end, next to the raw limit measured in the same run: the very same rows inserted with
-//!   cached prepared statements straight into the server's `events` and `intents` tables in a
-//!   fresh file with the server's pragmas (WAL, `synchronous=FULL`) and the server's commit
-//!   granularity (one transaction per 500-event batch). Target: ratio ≥ 0.35.
+//!   end to end, next to the raw limit: the very same rows inserted with cached prepared
+//!   statements straight into the `events` and `intents` tables of a file the server's own code
+//!   created (its schema and pragmas: WAL, `synchronous=FULL`), one transaction per 500-event
+//!   batch as the server commits. Raw and end-to-end runs are **interleaved** (raw, e2e, raw,
+//!   e2e, …) in this one process and the ratio is median e2e / median raw, so load from other
+//!   processes falls on both sides alike. Target: ratio ≥ [`TARGET_RATIO`].
 //! * **latency** — 1,000 enrolled devices push small batches on an open-loop schedule (one push
 //!   per device every ~5 s with seeded jitter); client-side p50/p99/max, measured from the
 //!   scheduled send time. Target: p99 ≤ 100 ms.
@@ -16,277 +18,40 @@
 //! Every event must come back `applied` with no code: a benchmark of failures is worthless, so
 //! the run aborts otherwise.
 
-use doorstep_server::seed::{DemoSeed, SeededCourier};
-use doorstep_shared::event::{GeoPoint, LocationFixed, NoteAdded, ParcelScanned, ScanPhase};
-use doorstep_shared::intent::{fingerprint, intent_key};
-use doorstep_shared::protocol::{
-    EnrollRequest, EnrollResponse, PushRequest, PushResponse, PushStatus,
-};
-use doorstep_shared::{
-    DeviceId, EventEnvelope, EventId, EventPayload, HlcStamp, ParcelBarcode, StopId,
-};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod load;
 
-const SERVER: &str = env!("CARGO_BIN_EXE_doorstep-server");
+use doorstep_shared::EventEnvelope;
+use doorstep_shared::intent::fingerprint;
+use load::devices::{
+    Device, LatencyPlan, enroll_all, gzip_body, make_batches, now_ms, open_loop_latencies, push,
+    push_all,
+};
+use load::server::{Server, demo_seed, thread_cpu_seconds};
+use load::stats::{median, percentile, round, target_dir, write_report};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 // Throughput phase.
 const TP_DEVICES: usize = 16;
 const TP_BATCH: usize = 500;
-const TP_BATCHES: usize = 10;
+/// Interleaved rounds; each is one raw run and one end-to-end run.
+const ROUNDS: usize = 5;
+/// Batches per device per round.
+const TP_BATCHES: usize = 4;
 const TP_WARMUP_EVENTS: usize = 10;
 // Latency phase.
 const LAT_DEVICES: usize = 1_000;
-const LAT_BATCH: usize = 5;
-const LAT_INTERVAL_MS: u64 = 5_000;
-const LAT_DURATION_MS: u64 = 30_000;
+const LATENCY: LatencyPlan = LatencyPlan {
+    events_per_push: 5,
+    interval_ms: 5_000,
+    duration_ms: 30_000,
+};
 
-const TARGET_RATIO: f64 = 0.35;
+const TARGET_RATIO: f64 = 0.50;
 const TARGET_P99_MS: f64 = 100.0;
 const TARGET_RSS_MB: f64 = 150.0;
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// The server child process; killed when dropped (also on panic).
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(db_url: &str) -> Self {
-        let mut child = Command::new(SERVER)
-            .args(["serve", "--listen", "127.0.0.1:0", "--database", db_url])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn doorstep-server serve");
-        let stdout = child.stdout.take().expect("server stdout");
-        let mut server = Self {
-            child,
-            base: String::new(),
-        };
-        let mut lines = BufReader::new(stdout).lines();
-        for line in lines.by_ref() {
-            let line = line.expect("read server stdout");
-            if let Some(addr) = line.strip_prefix("doorstep-server listening on ") {
-                server.base = addr.trim().to_owned();
-                break;
-            }
-        }
-        assert!(
-            !server.base.is_empty(),
-            "server exited before it was listening"
-        );
-        // Keep draining stdout so the server can never block on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        server
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// CPU time (user + system) the server has used so far, in seconds.
-    fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
-            .expect("read /proc/<pid>/stat (Linux only)");
-        // Fields after the parenthesised command name; utime and stime are fields 14 and 15,
-        // in USER_HZ (100 on Linux).
-        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| {
-            f.get(i - 3)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        (ticks(14) + ticks(15)) / 100.0
-    }
-
-    /// `VmHWM` (peak resident set) of the server, in MB.
-    fn peak_rss_mb(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .expect("read /proc/<pid>/status (Linux only)");
-        let kb: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmHWM in /proc/<pid>/status");
-        kb / 1024.0
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn demo_seed(db_url: &str, couriers: usize, stops: usize, seed: u64) -> DemoSeed {
-    let out = Command::new(SERVER)
-        .args(["demo-seed", "--database", db_url])
-        .args(["--couriers", &couriers.to_string()])
-        .args(["--stops", &stops.to_string()])
-        .args(["--seed", &seed.to_string()])
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run doorstep-server demo-seed");
-    assert!(
-        out.status.success(),
-        "demo-seed failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("demo-seed prints its JSON")
-}
-
-/// One enrolled device and what it needs to make valid events.
-#[derive(Clone)]
-struct Device {
-    index: usize,
-    device_id: DeviceId,
-    token: String,
-    stops: Vec<StopId>,
-}
-
-async fn enroll_all(
-    http: &reqwest::Client,
-    base: &str,
-    couriers: &[SeededCourier],
-    offset: usize,
-) -> Vec<Device> {
-    let mut out = Vec::with_capacity(couriers.len());
-    for chunk in couriers.chunks(32) {
-        let mut set = tokio::task::JoinSet::new();
-        for (i, c) in chunk.iter().enumerate() {
-            let (http, url) = (http.clone(), format!("{base}/v1/enroll"));
-            let (code, stops) = (c.enrollment_code.clone(), c.stops.clone());
-            let index = offset + out.len() + i;
-            set.spawn(async move {
-                let resp = http
-                    .post(url)
-                    .json(&EnrollRequest {
-                        code,
-                        device_name: format!("bench handheld {index}"),
-                        public_key: None,
-                    })
-                    .send()
-                    .await
-                    .expect("enroll request");
-                assert!(resp.status().is_success(), "enroll: {}", resp.status());
-                let e: EnrollResponse = resp.json().await.expect("enroll response");
-                Device {
-                    index,
-                    device_id: e.device_id,
-                    token: e.token,
-                    stops,
-                }
-            });
-        }
-        let mut got: Vec<Device> = set.join_all().await;
-        got.sort_by_key(|d| d.index);
-        out.extend(got);
-    }
-    out
-}
-
-/// A realistic device event stream: mostly GPS fixes, then parcel scans and driver notes, each
-/// on a stop of the device's own route. Every event is a fresh intent, so every one applies.
-fn make_event(dev: &Device, seq: u64, base_ms: u64, rng: &mut StdRng) -> EventEnvelope {
-    let device_time_ms = base_ms + seq * 50;
-    let stop = dev.stops[(seq as usize / 10) % dev.stops.len()];
-    let payload = match seq % 10 {
-        0..=4 => EventPayload::LocationFixed(LocationFixed {
-            location: GeoPoint {
-                lat: 52.52 + rng.random_range(-0.05..0.05),
-                lon: 13.405 + rng.random_range(-0.08..0.08),
-            },
-            accuracy_m: rng.random_range(3.0..25.0),
-            fix_time_ms: device_time_ms,
-        }),
-        5..=7 => EventPayload::ParcelScanned(ParcelScanned {
-            stop_id: stop,
-            parcel: ParcelBarcode::parse(&format!("PKG-{}-{seq}", dev.index))
-                .expect("valid barcode"),
-            phase: ScanPhase::Loaded,
-        }),
-        _ => EventPayload::NoteAdded(NoteAdded {
-            stop_id: stop,
-            note_id: doorstep_shared::ids::uuid_v7(device_time_ms, rng.random()),
-            text: format!(
-                "{} (#{seq})",
-                [
-                    "Left with neighbour at no. 12",
-                    "Dog in the yard, rang from the gate",
-                    "Customer asked to use the side entrance next time",
-                    "Parcel box full, card left",
-                ][rng.random_range(0..4)]
-            ),
-        }),
-    };
-    EventEnvelope {
-        event_id: EventId::from_parts(device_time_ms, rng.random()),
-        device_id: dev.device_id,
-        device_seq: seq,
-        intent_key: intent_key(&payload, &dev.device_id),
-        schema_version: 1,
-        device_time_ms,
-        hlc: HlcStamp {
-            wall_ms: device_time_ms,
-            logical: 0,
-        },
-        blob_digests: vec![],
-        payload,
-    }
-}
-
-fn gzip_body(device_id: DeviceId, events: Vec<EventEnvelope>) -> Vec<u8> {
-    let req = PushRequest {
-        device_id,
-        sent_at_ms: now_ms(),
-        events,
-        queue: None,
-    };
-    let json = serde_json::to_vec(&req).expect("serialise push");
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&json).expect("gzip");
-    gz.finish().expect("gzip")
-}
-
-/// Sends one gzip push and checks that every event applied.
-async fn push(http: &reqwest::Client, base: &str, dev: &Device, body: Vec<u8>, expect: usize) {
-    let resp = http
-        .post(format!("{base}/v1/sync/push"))
-        .header("content-type", "application/json")
-        .header("content-encoding", "gzip")
-        .bearer_auth(&dev.token)
-        .body(body)
-        .send()
-        .await
-        .expect("push request");
-    let status = resp.status();
-    let text = resp.text().await.expect("push response body");
-    assert!(status.is_success(), "push failed: {status}: {text}");
-    let r: PushResponse = serde_json::from_str(&text).expect("push response JSON");
-    assert_eq!(r.results.len(), expect, "every event gets a result");
-    if let Some(bad) = r
-        .results
-        .iter()
-        .find(|x| x.status != PushStatus::Applied || x.code.is_some())
-    {
-        panic!("event not cleanly applied (device {}): {bad:?}", dev.index);
-    }
-}
 
 /// One row as the server writes it to `events` (and `intents`), precomputed so the raw loop
 /// measures nothing but SQLite.
@@ -322,9 +87,11 @@ impl RawRow {
     }
 }
 
-/// The raw limit: the same rows into the server's schema, one transaction per batch.
-fn raw_limit(path: &Path, batches: &[Vec<RawRow>]) -> RawRun {
-    let mut conn = rusqlite::Connection::open(path).expect("open raw db");
+/// The raw side's database: created and migrated by the server's own code, then written
+/// through a plain connection with the server's pragmas.
+fn open_raw(path: &Path) -> rusqlite::Connection {
+    drop(doorstep_server::store::sqlite::SqliteStore::open(path).expect("create raw db"));
+    let conn = rusqlite::Connection::open(path).expect("open raw db");
     conn.pragma_update(None, "journal_mode", "WAL")
         .expect("WAL");
     conn.pragma_update(None, "synchronous", "FULL")
@@ -333,8 +100,11 @@ fn raw_limit(path: &Path, batches: &[Vec<RawRow>]) -> RawRun {
         .expect("foreign_keys");
     conn.pragma_update(None, "temp_store", "MEMORY")
         .expect("temp_store");
-    conn.execute_batch(include_str!("../src/store/sqlite/schema.sql"))
-        .expect("schema");
+    conn
+}
+
+/// The raw limit: the rows into the server's schema, one transaction per batch.
+fn raw_run(conn: &mut rusqlite::Connection, batches: &[Vec<RawRow>]) -> Run {
     let started = Instant::now();
     let cpu_started = thread_cpu_seconds();
     let mut n = 0;
@@ -382,51 +152,62 @@ fn raw_limit(path: &Path, batches: &[Vec<RawRow>]) -> RawRun {
         }
         tx.commit().expect("commit");
     }
-    RawRun {
+    Run {
         events: n,
         seconds: started.elapsed().as_secs_f64(),
         cpu_seconds: thread_cpu_seconds() - cpu_started,
     }
 }
 
-struct RawRun {
+struct Run {
     events: usize,
     seconds: f64,
     cpu_seconds: f64,
 }
 
-/// CPU time of the calling thread (user + system), in seconds.
-fn thread_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        f.get(i - 3)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(14) + ticks(15)) / 100.0
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
+impl Run {
+    fn events_per_s(&self) -> f64 {
+        self.events as f64 / self.seconds
     }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
+
+    fn cpu_us_per_event(&self) -> f64 {
+        self.cpu_seconds * 1e6 / self.events as f64
+    }
 }
 
-fn round(x: f64, digits: i32) -> f64 {
-    let f = 10f64.powi(digits);
-    (x * f).round() / f
+/// One round's work, built before it is timed: gzip bodies per device and the same events as
+/// raw rows, in the order the server sees them (round-robin over devices).
+struct Round {
+    bodies: Vec<Vec<Vec<u8>>>,
+    raw: Vec<Vec<RawRow>>,
 }
 
-/// `target/` of this build (the bench runs from `target/<profile>/deps/`).
-fn target_dir() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| Some(p.parent()?.parent()?.parent()?.to_path_buf()))
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+fn build_round(devices: &[Device], after_seq: u64, base_ms: u64, round: usize) -> Round {
+    let per_device: Vec<Vec<Vec<EventEnvelope>>> = devices
+        .iter()
+        .map(|dev| {
+            let mut rng = StdRng::seed_from_u64(1_000 * (round as u64 + 1) + dev.index as u64);
+            make_batches(dev, after_seq, TP_BATCHES, TP_BATCH, base_ms, &mut rng)
+        })
+        .collect();
+    let raw = (0..TP_BATCHES)
+        .flat_map(|b| {
+            per_device
+                .iter()
+                .map(move |d| d[b].iter().map(RawRow::of).collect())
+        })
+        .collect();
+    let bodies = devices
+        .iter()
+        .zip(per_device)
+        .map(|(dev, batches)| {
+            batches
+                .into_iter()
+                .map(|b| gzip_body(dev.device_id, b))
+                .collect()
+        })
+        .collect();
+    Round { bodies, raw }
 }
 
 fn main() {
@@ -448,213 +229,129 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let report = rt.block_on(run(&server, tmp.path(), &small, &large));
+    let (throughput, latency) = rt.block_on(async {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("http client");
+        let bases = [server.base.clone()];
+        let tp = enroll_all(&http, &bases, &small.couriers, 0).await;
+        let lat = enroll_all(&http, &bases, &large.couriers, TP_DEVICES).await;
+        eprintln!("push bench: enrolled {} devices", tp.len() + lat.len());
+        let throughput = throughput(&http, &server, &tp, &tmp.path().join("raw.db")).await;
+        eprintln!("push bench: latency, {LAT_DEVICES} devices …");
+        let lat = open_loop_latencies(lat, &LATENCY).await;
+        (throughput, latency_report(&lat))
+    });
     let rss = server.peak_rss_mb();
     drop(server);
 
-    let (throughput, latency) = report;
-    let rss_pass = rss <= TARGET_RSS_MB;
-    let json = serde_json::json!({
-        "throughput": throughput,
-        "latency": latency,
-        "server_peak_rss_mb": round(rss, 1),
-        "target_rss_mb": TARGET_RSS_MB,
-        "rss_pass": rss_pass,
-        "machine": {
-            "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
-        },
-    });
-    let text = serde_json::to_string_pretty(&json).expect("report JSON");
-    println!("{text}");
-    let file = out_dir.join("push.json");
-    std::fs::write(&file, format!("{text}\n")).expect("write push.json");
-    eprintln!("push bench: wrote {}", file.display());
+    write_report(
+        "push",
+        &serde_json::json!({
+            "backend": "sqlite",
+            "throughput": throughput,
+            "latency": latency,
+            "server_peak_rss_mb": round(rss, 1),
+            "target_rss_mb": TARGET_RSS_MB,
+            "rss_pass": rss <= TARGET_RSS_MB,
+            "machine": {
+                "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+                "loadavg_at_end": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
+            },
+        }),
+    );
 }
 
-async fn run(
+async fn throughput(
+    http: &reqwest::Client,
     server: &Server,
-    dir: &Path,
-    small: &DemoSeed,
-    large: &DemoSeed,
-) -> (serde_json::Value, serde_json::Value) {
-    let base = server.base.clone();
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(120))
-        .build()
-        .expect("http client");
-
-    let tp_devices = enroll_all(&http, &base, &small.couriers, 0).await;
-    let lat_devices = enroll_all(&http, &base, &large.couriers, TP_DEVICES).await;
-    eprintln!(
-        "push bench: enrolled {} devices",
-        tp_devices.len() + lat_devices.len()
-    );
-
-    // ---------------------------------------------------------------- throughput
+    devices: &[Device],
+    raw_path: &Path,
+) -> serde_json::Value {
     let base_ms = now_ms() - 600_000;
-    let mut warmups = Vec::new();
-    let mut bodies: Vec<Vec<Vec<u8>>> = Vec::new();
-    let mut raw_batches: Vec<Vec<RawRow>> = Vec::new();
-    let mut per_device_batches: Vec<Vec<Vec<EventEnvelope>>> = Vec::new();
-    for dev in &tp_devices {
-        let mut rng = StdRng::seed_from_u64(1_000 + dev.index as u64);
-        let warm: Vec<_> = (1..=TP_WARMUP_EVENTS as u64)
-            .map(|s| make_event(dev, s, base_ms, &mut rng))
-            .collect();
-        warmups.push(gzip_body(dev.device_id, warm));
-        let mut seq = TP_WARMUP_EVENTS as u64;
-        let batches = (0..TP_BATCHES)
-            .map(|_| {
-                (0..TP_BATCH)
-                    .map(|_| {
-                        seq += 1;
-                        make_event(dev, seq, base_ms, &mut rng)
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect::<Vec<_>>();
-        per_device_batches.push(batches);
+    for dev in devices {
+        let mut rng = StdRng::seed_from_u64(dev.index as u64);
+        let warm = make_batches(dev, 0, 1, TP_WARMUP_EVENTS, base_ms, &mut rng);
+        let warm = warm.into_iter().next().unwrap_or_default();
+        push(http, dev, gzip_body(dev.device_id, warm), TP_WARMUP_EVENTS).await;
     }
-    // Raw rows in the order the server sees them (round-robin over devices).
-    for b in 0..TP_BATCHES {
-        for dev in &per_device_batches {
-            raw_batches.push(dev[b].iter().map(RawRow::of).collect());
-        }
-    }
-    for (dev, batches) in tp_devices.iter().zip(per_device_batches) {
-        bodies.push(
-            batches
-                .into_iter()
-                .map(|b| gzip_body(dev.device_id, b))
-                .collect(),
+    let mut raw_db = open_raw(raw_path);
+    let (mut raw_runs, mut e2e_runs) = (Vec::new(), Vec::new());
+    let mut after_seq = TP_WARMUP_EVENTS as u64;
+    for round in 0..ROUNDS {
+        let Round { bodies, raw } = build_round(devices, after_seq, base_ms, round);
+        after_seq += (TP_BATCHES * TP_BATCH) as u64;
+        let raw_run = raw_run(&mut raw_db, &raw);
+        drop(raw);
+        let cpu_before = server.cpu_seconds();
+        let seconds = push_all(http, devices, bodies, TP_BATCH).await;
+        let e2e = Run {
+            events: TP_DEVICES * TP_BATCHES * TP_BATCH,
+            seconds,
+            cpu_seconds: server.cpu_seconds() - cpu_before,
+        };
+        eprintln!(
+            "push bench: round {}: raw {:.0} ev/s, end to end {:.0} ev/s ({:.3})",
+            round + 1,
+            raw_run.events_per_s(),
+            e2e.events_per_s(),
+            e2e.events_per_s() / raw_run.events_per_s()
         );
+        raw_runs.push(raw_run);
+        e2e_runs.push(e2e);
     }
-
-    for (dev, body) in tp_devices.iter().zip(warmups) {
-        push(&http, &base, dev, body, TP_WARMUP_EVENTS).await;
-    }
-
-    // The raw limit runs once before and once after the end-to-end phase (on this shared,
-    // noisy machine) and the better run counts: the limit is a best case.
-    eprintln!("push bench: raw SQLite limit …");
-    let raw_before = raw_limit(&dir.join("raw-1.db"), &raw_batches);
-
-    eprintln!("push bench: end-to-end throughput …");
-    let cpu_before = server.cpu_seconds();
-    let started = Instant::now();
-    let mut set = tokio::task::JoinSet::new();
-    for (dev, bodies) in tp_devices.iter().cloned().zip(bodies) {
-        let (http, base) = (http.clone(), base.clone());
-        set.spawn(async move {
-            for body in bodies {
-                push(&http, &base, &dev, body, TP_BATCH).await;
-            }
-        });
-    }
-    while let Some(r) = set.join_next().await {
-        if let Err(e) = r {
-            std::panic::resume_unwind(e.into_panic());
-        }
-    }
-    let secs = started.elapsed().as_secs_f64();
-    let server_cpu = server.cpu_seconds() - cpu_before;
-    let events = TP_DEVICES * TP_BATCHES * TP_BATCH;
-    eprintln!("push bench: raw SQLite limit again …");
-    let raw_after = raw_limit(&dir.join("raw-2.db"), &raw_batches);
-    drop(raw_batches);
-    let raw = if raw_after.seconds < raw_before.seconds {
-        &raw_after
-    } else {
-        &raw_before
+    let med = |runs: &[Run], f: fn(&Run) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
+    let list = |runs: &[Run], f: fn(&Run) -> f64, digits| {
+        runs.iter().map(|r| round(f(r), digits)).collect::<Vec<_>>()
     };
-    let raw_eps = raw.events as f64 / raw.seconds;
-    let eps = events as f64 / secs;
+    let (raw_eps, eps) = (
+        med(&raw_runs, Run::events_per_s),
+        med(&e2e_runs, Run::events_per_s),
+    );
     let ratio = eps / raw_eps;
     let throughput = serde_json::json!({
         "devices": TP_DEVICES,
         "batch": TP_BATCH,
-        "events": events,
-        "seconds": round(secs, 3),
+        "rounds": ROUNDS,
+        "events_per_round": TP_DEVICES * TP_BATCHES * TP_BATCH,
         "events_per_s": round(eps, 0),
-        "raw_events": raw.events,
-        "raw_seconds": round(raw.seconds, 3),
-        "raw_seconds_runs": [round(raw_before.seconds, 3), round(raw_after.seconds, 3)],
-        "server_cpu_us_per_event": round(server_cpu * 1e6 / events as f64, 1),
-        "raw_cpu_us_per_event": round(raw.cpu_seconds * 1e6 / raw.events as f64, 1),
         "raw_events_per_s": round(raw_eps, 0),
+        "events_per_s_runs": list(&e2e_runs, Run::events_per_s, 0),
+        "raw_events_per_s_runs": list(&raw_runs, Run::events_per_s, 0),
+        "server_cpu_us_per_event": round(med(&e2e_runs, Run::cpu_us_per_event), 1),
+        "raw_cpu_us_per_event": round(med(&raw_runs, Run::cpu_us_per_event), 1),
+        "server_cpu_us_per_event_runs": list(&e2e_runs, Run::cpu_us_per_event, 1),
+        "raw_cpu_us_per_event_runs": list(&raw_runs, Run::cpu_us_per_event, 1),
         "ratio": round(ratio, 3),
         "target_ratio": TARGET_RATIO,
         "pass": ratio >= TARGET_RATIO,
     });
-    eprintln!("push bench: {throughput}");
-
-    // ---------------------------------------------------------------- latency
-    eprintln!("push bench: latency, {LAT_DEVICES} devices …");
-    // Each handheld has its own client and connection, as in the field.
-    let clients: Vec<reqwest::Client> = (0..lat_devices.len())
-        .map(|_| {
-            reqwest::Client::builder()
-                .no_proxy()
-                .pool_max_idle_per_host(1)
-                .timeout(Duration::from_secs(60))
-                .build()
-                .expect("http client")
-        })
-        .collect();
-    let started = tokio::time::Instant::now() + Duration::from_millis(500);
-    let mut set = tokio::task::JoinSet::new();
-    for (dev, http) in lat_devices.into_iter().zip(clients) {
-        let base = base.clone();
-        set.spawn(async move {
-            let mut rng = StdRng::seed_from_u64(50_000 + dev.index as u64);
-            let base_ms = now_ms() - 600_000;
-            let mut at = rng.random_range(0..LAT_INTERVAL_MS);
-            let mut seq = 0u64;
-            let mut lat = Vec::new();
-            while at < LAT_DURATION_MS {
-                let scheduled = started + Duration::from_millis(at);
-                tokio::time::sleep_until(scheduled).await;
-                let events: Vec<_> = (0..LAT_BATCH)
-                    .map(|_| {
-                        seq += 1;
-                        make_event(&dev, seq, base_ms, &mut rng)
-                    })
-                    .collect();
-                push(
-                    &http,
-                    &base,
-                    &dev,
-                    gzip_body(dev.device_id, events),
-                    LAT_BATCH,
-                )
-                .await;
-                lat.push(scheduled.elapsed().as_secs_f64() * 1000.0);
-                at += LAT_INTERVAL_MS - 500 + rng.random_range(0..1_000);
-            }
-            lat
-        });
-    }
-    let mut lat = Vec::new();
-    while let Some(r) = set.join_next().await {
-        match r {
-            Ok(v) => lat.extend(v),
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
+    eprintln!(
+        "push bench: throughput {eps:.0} vs raw {raw_eps:.0} ev/s: ratio {ratio:.3} (target {TARGET_RATIO}): {}",
+        if ratio >= TARGET_RATIO {
+            "PASS"
+        } else {
+            "FAIL"
         }
-    }
-    lat.sort_by(f64::total_cmp);
-    let p99 = percentile(&lat, 0.99);
-    let latency = serde_json::json!({
+    );
+    throughput
+}
+
+fn latency_report(lat: &[f64]) -> serde_json::Value {
+    let p99 = percentile(lat, 0.99);
+    let report = serde_json::json!({
         "devices": LAT_DEVICES,
-        "events_per_push": LAT_BATCH,
+        "events_per_push": LATENCY.events_per_push,
         "pushes": lat.len(),
-        "seconds": LAT_DURATION_MS / 1000,
-        "p50_ms": round(percentile(&lat, 0.50), 2),
+        "seconds": LATENCY.duration_ms / 1000,
+        "p50_ms": round(percentile(lat, 0.50), 2),
         "p99_ms": round(p99, 2),
         "max_ms": round(lat.last().copied().unwrap_or(f64::NAN), 2),
         "target_p99_ms": TARGET_P99_MS,
         "pass": p99 <= TARGET_P99_MS,
     });
-    eprintln!("push bench: {latency}");
-    (throughput, latency)
+    eprintln!("push bench: latency {report}");
+    report
 }

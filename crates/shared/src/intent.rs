@@ -62,16 +62,16 @@ pub fn canonical_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
 fn write_canonical(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
             out.push(b'{');
-            for (i, k) in keys.into_iter().enumerate() {
+            for (i, (k, item)) in entries.into_iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                out.extend_from_slice(Value::String(k.clone()).to_string().as_bytes());
+                write_json(k, out);
                 out.push(b':');
-                write_canonical(&map[k], out);
+                write_canonical(item, out);
             }
             out.push(b'}');
         }
@@ -85,8 +85,14 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
-        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
+        scalar => write_json(scalar, out),
     }
+}
+
+/// A string or scalar as compact JSON (the same bytes as its `Display`), appended in place.
+fn write_json<T: serde::Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
+    // Writing a string or a JSON scalar into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, v);
 }
 
 /// Hex SHA-256 of the canonical business payload (kind and payload; never ids, times or seqs).
@@ -112,6 +118,60 @@ mod tests {
             String::from_utf8(canonical_json(&v)).unwrap(),
             r#"{"a":{"c":null,"z":[{"x":2,"y":1}]},"b":1}"#
         );
+    }
+
+    /// The first, allocation-heavy encoder: the bytes every stored fingerprint was made from.
+    fn reference_canonical(v: &Value, out: &mut Vec<u8>) {
+        match v {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push(b'{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(Value::String(k.clone()).to_string().as_bytes());
+                    out.push(b':');
+                    reference_canonical(&map[k], out);
+                }
+                out.push(b'}');
+            }
+            Value::Array(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    reference_canonical(item, out);
+                }
+                out.push(b']');
+            }
+            scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
+        }
+    }
+
+    #[test]
+    fn canonical_json_is_byte_for_byte_the_reference_encoding() {
+        let samples = [
+            r#"{"q\"k":"a\u0001\n\u00e9\ud83d\ude00","n":-0.1,"i":18446744073709551615,"t":true,"e":[],"z":null}"#,
+            r#"{"b":[{"y":1.5e300,"x":-7}],"a":{"\u00e9":"</script>","A":""}}"#,
+            r#"[1,"two",{"c":3,"b":[false,{}]}]"#,
+        ];
+        for s in samples {
+            let v: Value = serde_json::from_str(s).unwrap();
+            let mut want = Vec::new();
+            reference_canonical(&v, &mut want);
+            assert_eq!(canonical_json(&v), want, "{s}");
+        }
+        let p = EventPayload::NoteAdded(NoteAdded {
+            stop_id: stop(),
+            note_id: uuid::Uuid::from_u128(7),
+            text: "Hund im Hof, \"Klingel\" defekt \u{1F415}".to_owned(),
+        });
+        let mut want = Vec::new();
+        reference_canonical(&serde_json::to_value(&p).unwrap(), &mut want);
+        assert_eq!(canonical_json(&p), want);
     }
 
     #[test]

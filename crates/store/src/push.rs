@@ -11,7 +11,7 @@
 //! after its savepoint is released, so an event rolled back to its savepoint leaves no trace.
 
 use crate::error::{StoreError, StoreResult};
-use crate::merge::{EventContext, StopRecord, decide_device_event, skew_escalation};
+use crate::merge::{EventContext, KnownIntent, StopRecord, decide_device_event, skew_escalation};
 use crate::model::{DeviceAuth, EscalationRecord, PushContext, PushEffects, PushOutcome};
 use crate::store::{DeviceEventRow, DeviceSyncUpdate, PushUnit, Store};
 use doorstep_shared::event::{AttemptOutcome, EventEnvelope, EventPayload};
@@ -61,36 +61,60 @@ pub fn push<S: Store + ?Sized>(
     req: &PushRequest,
     ctx: PushContext,
 ) -> StoreResult<PushOutcome> {
+    // Pure per-event work happens before the transaction, so the store's write lock is held
+    // for storage work only.
+    let encoded = req
+        .events
+        .iter()
+        .map(EncodedEvent::of)
+        .collect::<StoreResult<Vec<_>>>()?;
     let mut outcome = None;
     store.push_unit(device.device_id, &mut |unit| {
-        outcome = Some(push_in(unit, device, req, ctx)?);
+        outcome = Some(push_in(unit, device, req, &encoded, ctx)?);
         Ok(())
     })?;
     outcome.ok_or_else(|| StoreError::Fatal("push unit committed without running".to_owned()))
 }
 
-/// The algorithm inside one push transaction.
-pub fn push_in(
+/// What the log keeps of an event's payload: its fingerprint and its JSON.
+struct EncodedEvent {
+    fingerprint: String,
+    payload_json: String,
+}
+
+impl EncodedEvent {
+    fn of(env: &EventEnvelope) -> StoreResult<Self> {
+        Ok(Self {
+            fingerprint: fingerprint(&env.payload),
+            payload_json: serde_json_string(&env.payload)?,
+        })
+    }
+}
+
+/// The algorithm inside one push transaction; `encoded[i]` belongs to `req.events[i]`.
+fn push_in(
     unit: &mut dyn PushUnit,
     device: DeviceAuth,
     req: &PushRequest,
+    encoded: &[EncodedEvent],
     ctx: PushContext,
 ) -> StoreResult<PushOutcome> {
     let mut last = unit.lock_device()?;
-    let mut events: Vec<&EventEnvelope> = req.events.iter().collect();
-    events.sort_by_key(|e| e.device_seq);
+    let mut events: Vec<(&EventEnvelope, &EncodedEvent)> = req.events.iter().zip(encoded).collect();
+    events.sort_by_key(|(e, _)| e.device_seq);
     let stops: BTreeSet<StopId> = events
         .iter()
-        .filter(|e| e.device_seq > last)
-        .filter_map(|e| e.payload.stop_id())
+        .filter(|(e, _)| e.device_seq > last)
+        .filter_map(|(e, _)| e.payload.stop_id())
         .collect();
     unit.lock_stops(&stops.into_iter().collect::<Vec<_>>())?;
-    let intents: BTreeSet<&str> = events
-        .iter()
-        .filter(|e| e.device_seq > last)
-        .map(|e| e.intent_key.as_str())
-        .collect();
-    unit.lock_intents(&intents.into_iter().collect::<Vec<_>>())?;
+    let fresh = || events.iter().filter(|(e, _)| e.device_seq > last);
+    let intent_keys: BTreeSet<&str> = fresh().map(|(e, _)| e.intent_key.as_str()).collect();
+    let intent_keys: Vec<&str> = intent_keys.into_iter().collect();
+    // Locked before they are read: two devices recording one intent at once are serialised.
+    unit.lock_intents(&intent_keys)?;
+    let event_ids: BTreeSet<EventId> = fresh().map(|(e, _)| e.event_id).collect();
+    let prior = unit.logged_facts(&intent_keys, &event_ids.into_iter().collect::<Vec<_>>())?;
 
     let skewed = ctx.clock_offset_ms.unsigned_abs() > CLOCK_SKEW_BOUND_MS.unsigned_abs();
     let mut run = Run {
@@ -102,12 +126,14 @@ pub fn push_in(
             ..PushEffects::default()
         },
         stops: StopCache::default(),
+        intents: prior.intents,
+        prior_event_intents: prior.event_intents,
         logged_ids: HashMap::new(),
         rejected: 0,
         conflicted: 0,
     };
     let mut results = Vec::with_capacity(events.len());
-    for env in events {
+    for (env, enc) in events {
         let kind = env.payload.kind();
         if env.device_seq <= last {
             let stored = unit.stored_outcome(env.device_seq)?;
@@ -134,11 +160,14 @@ pub fn push_in(
             break;
         }
         unit.savepoint()?;
-        match run.apply_one(unit, env) {
-            Ok((result, new_state)) => {
+        match run.apply_one(unit, env, enc) {
+            Ok((result, new_state, recorded)) => {
                 unit.release()?;
                 if let Some(state) = new_state {
                     run.stops.update(state);
+                }
+                if let Some(intent) = recorded {
+                    run.intents.insert(env.intent_key.clone(), intent);
                 }
                 run.logged_ids.insert(env.event_id, env.intent_key.clone());
                 match result.status {
@@ -211,6 +240,11 @@ struct Run {
     skewed: bool,
     effects: PushEffects,
     stops: StopCache,
+    /// Intents that took effect, as the log held them before this request plus those this
+    /// request recorded (each entered once its event's savepoint was released).
+    intents: HashMap<String, KnownIntent>,
+    /// The request's event ids the log held before it, with their intent.
+    prior_event_intents: HashMap<EventId, String>,
     /// Event ids logged by this request, with their intent.
     logged_ids: HashMap<EventId, String>,
     rejected: u64,
@@ -222,10 +256,16 @@ impl Run {
         &mut self,
         unit: &mut dyn PushUnit,
         env: &EventEnvelope,
-    ) -> StoreResult<(PushResult, Option<StopState>)> {
+        enc: &EncodedEvent,
+    ) -> StoreResult<(PushResult, Option<StopState>, Option<KnownIntent>)> {
         let _span = tracing::debug_span!("event", stop_id = ?env.payload.stop_id(), device_seq = env.device_seq).entered();
-        let known = unit.known_intent(&env.intent_key)?;
-        let ectx = self.event_context(unit, env)?;
+        let known = self.intents.get(&env.intent_key).cloned();
+        let logged_with = self
+            .logged_ids
+            .get(&env.event_id)
+            .or_else(|| self.prior_event_intents.get(&env.event_id))
+            .cloned();
+        let ectx = self.event_context(unit, env, logged_with)?;
         let stop = match env.payload.stop_id() {
             Some(s) if known.is_none() => self.stops.get(unit, s)?,
             _ => None,
@@ -243,10 +283,10 @@ impl Run {
                 None
             };
         }
-        let fp = fingerprint(&env.payload);
         unit.record_event(&DeviceEventRow {
             envelope: env,
-            fingerprint: &fp,
+            fingerprint: &enc.fingerprint,
+            payload_json: &enc.payload_json,
             received_at_ms: self.ctx.received_at_ms,
             clock_offset_ms: self.ctx.clock_offset_ms,
             status: d.status,
@@ -291,7 +331,11 @@ impl Run {
             code,
             detail: d.detail,
         };
-        Ok((result, d.new_state))
+        let recorded = d.record_intent.then(|| KnownIntent {
+            fingerprint: enc.fingerprint.clone(),
+            event_id: env.event_id,
+        });
+        Ok((result, d.new_state, recorded))
     }
 
     /// Reads the facts beyond the stop's state that the rules need for this event (only then).
@@ -299,8 +343,12 @@ impl Run {
         &self,
         unit: &mut dyn PushUnit,
         env: &EventEnvelope,
+        event_id_logged_with: Option<String>,
     ) -> StoreResult<EventContext> {
-        let mut ctx = EventContext::default();
+        let mut ctx = EventContext {
+            event_id_logged_with,
+            ..EventContext::default()
+        };
         if EventContext::wants_evidence_head(env) {
             ctx.evidence_head = Some(unit.evidence_head()?);
         }
@@ -309,10 +357,6 @@ impl Run {
         {
             ctx.plan_access_notes = unit.plan_access_notes(stop)?;
         }
-        ctx.event_id_logged_with = match self.logged_ids.get(&env.event_id) {
-            Some(intent) => Some(intent.clone()),
-            None => unit.logged_intent_of(env.event_id)?,
-        };
         Ok(ctx)
     }
 }

@@ -13,6 +13,8 @@ use doorstep_shared::protocol::{
     Change, CourierSummary, DeviceHealth, Escalation, PushStatus, RouteSummary, StopDetail,
     StoredEvent,
 };
+use std::collections::HashMap;
+
 use doorstep_shared::{
     CourierId, DeviceId, EscalationId, EventId, HlcStamp, ProblemCode, RouteId, StopId, StopState,
 };
@@ -25,6 +27,8 @@ pub type StoredOutcome = (PushStatus, Option<ProblemCode>);
 pub struct DeviceEventRow<'a> {
     pub envelope: &'a EventEnvelope,
     pub fingerprint: &'a str,
+    /// The payload as JSON, as the log keeps it.
+    pub payload_json: &'a str,
     pub received_at_ms: u64,
     pub clock_offset_ms: i64,
     pub status: PushStatus,
@@ -34,6 +38,15 @@ pub struct DeviceEventRow<'a> {
     pub record_intent: bool,
     /// The device's new evidence chain head, when the event moves it.
     pub evidence_head: Option<&'a str>,
+}
+
+/// What the log holds of a request's intents and event ids before the request.
+#[derive(Clone, Debug, Default)]
+pub struct LoggedFacts {
+    /// Intent key → the intent as it took effect.
+    pub intents: HashMap<String, KnownIntent>,
+    /// Event id → the intent key it was logged with (any one, if logged more than once).
+    pub event_intents: HashMap<EventId, String>,
 }
 
 /// What the device row says once a push request is done.
@@ -65,9 +78,14 @@ pub trait PushUnit {
     fn lock_intents(&mut self, intent_keys: &[&str]) -> StoreResult<()>;
     /// The outcome stored for this device's `device_seq`, if it was processed.
     fn stored_outcome(&mut self, device_seq: u64) -> StoreResult<Option<StoredOutcome>>;
-    fn known_intent(&mut self, intent_key: &str) -> StoreResult<Option<KnownIntent>>;
-    /// The intent key logged with this event id, if any event with this id was logged.
-    fn logged_intent_of(&mut self, event_id: EventId) -> StoreResult<Option<String>>;
+    /// What the log holds, before this request, of these intents (those that took effect)
+    /// and these event ids (the intent key each was logged with). Asked once per request,
+    /// after the device and the stops are locked, so a backend can answer in one round trip.
+    fn logged_facts(
+        &mut self,
+        intent_keys: &[&str],
+        event_ids: &[EventId],
+    ) -> StoreResult<LoggedFacts>;
     fn stop(&mut self, stop: StopId) -> StoreResult<Option<StopRecord>>;
     /// The device's evidence chain head (`""` before its first verified signed proof).
     fn evidence_head(&mut self) -> StoreResult<String>;

@@ -4,19 +4,26 @@
 //! Office commands lock the single `office_clock` row first, which serialises them across
 //! replicas: feed cursors become visible in the order they were taken. Each unit only reads and
 //! writes what the algorithms above ask.
+//!
+//! Round trips: what the log holds of a request's intents and event ids is read once, in one
+//! round trip; an event's `SAVEPOINT` (and the previous event's `RELEASE`) is not sent on its
+//! own but pipelined in front of the event's first statement, and its log row and intent go
+//! out together, so a typical event costs one round trip.
 
 use super::{PgError, PgResult, PgStore, enum_from, enum_str, id, json, signed, unsigned};
 use crate::merge::{KnownIntent, StopRecord};
 use crate::push::status_str;
 use crate::store::{
-    DeviceEventRow, DeviceSyncUpdate, EscalationRecord, OfficeEventRow, OfficeUnit, OfficeWork,
-    OfficeWrite, PushUnit, PushWork, StoreResult, StoredOutcome,
+    DeviceEventRow, DeviceSyncUpdate, EscalationRecord, LoggedFacts, OfficeEventRow, OfficeUnit,
+    OfficeWork, OfficeWrite, PushUnit, PushWork, StoreError, StoreResult, StoredOutcome,
 };
 use deadpool_postgres::Object;
 use doorstep_shared::event::RouteAssigned;
 use doorstep_shared::{
     CourierId, DeviceId, EscalationId, EventId, HlcStamp, RouteId, StopId, StopState,
 };
+use std::cell::Cell;
+use tokio_postgres::types::ToSql;
 
 impl PgStore {
     /// Runs `f` in one transaction on one pooled connection: commits when it returns `Ok`,
@@ -56,6 +63,7 @@ impl PgStore {
                 store: self,
                 client,
                 device: device.to_string(),
+                pending: Cell::new(Pending::Nothing),
             },
             |unit| work(unit),
             |unit| unit.client,
@@ -78,6 +86,28 @@ struct PgPush<'s> {
     store: &'s PgStore,
     client: Object,
     device: String,
+    /// Savepoint commands not sent yet; they go out in front of the next statement.
+    pending: Cell<Pending>,
+}
+
+/// Savepoint commands waiting for the next statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pending {
+    Nothing,
+    Savepoint,
+    Release,
+    ReleaseThenSavepoint,
+}
+
+impl Pending {
+    fn sql(self) -> Option<&'static str> {
+        match self {
+            Pending::Nothing => None,
+            Pending::Savepoint => Some("SAVEPOINT event"),
+            Pending::Release => Some("RELEASE SAVEPOINT event"),
+            Pending::ReleaseThenSavepoint => Some("RELEASE SAVEPOINT event; SAVEPOINT event"),
+        }
+    }
 }
 
 struct PgOffice<'s> {
@@ -86,8 +116,18 @@ struct PgOffice<'s> {
 }
 
 impl PgPush<'_> {
+    /// Runs `f` on the connection, with any pending savepoint commands pipelined in front of it
+    /// (sent first, in the same round trip; their failure fails the call).
     fn on<T>(&self, f: impl AsyncFnOnce(&Object) -> PgResult<T>) -> StoreResult<T> {
-        self.store.block_on(f(&self.client))
+        let pending = self.pending.replace(Pending::Nothing).sql();
+        self.store.block_on(async {
+            let Some(sql) = pending else {
+                return f(&self.client).await;
+            };
+            let (sent, result) = futures::join!(self.client.batch_execute(sql), f(&self.client));
+            sent?;
+            result
+        })
     }
 }
 
@@ -262,19 +302,45 @@ impl PushUnit for PgPush<'_> {
         })
     }
 
-    fn known_intent(&mut self, intent_key: &str) -> StoreResult<Option<KnownIntent>> {
-        self.on(async |c| known_intent(c, intent_key).await)
-    }
-
-    fn logged_intent_of(&mut self, event_id: EventId) -> StoreResult<Option<String>> {
+    fn logged_facts(
+        &mut self,
+        intent_keys: &[&str],
+        event_ids: &[EventId],
+    ) -> StoreResult<LoggedFacts> {
+        let ids: Vec<String> = event_ids.iter().map(ToString::to_string).collect();
         self.on(async |c| {
-            let stmt = c
-                .prepare_cached("SELECT intent_key FROM events WHERE event_id = $1 LIMIT 1")
+            let by_key = c
+                .prepare_cached(
+                    "SELECT intent_key, fingerprint, event_id FROM intents
+                     WHERE intent_key = ANY($1)",
+                )
                 .await?;
-            Ok(c.query_opt(&stmt, &[&event_id.to_string()])
-                .await?
-                .map(|r| r.try_get(0))
-                .transpose()?)
+            let by_id = c
+                .prepare_cached(
+                    "SELECT DISTINCT ON (event_id) event_id, intent_key FROM events
+                     WHERE event_id = ANY($1)",
+                )
+                .await?;
+            // Both queries go out in one round trip.
+            let (keys, ids): ([&(dyn ToSql + Sync); 1], [&(dyn ToSql + Sync); 1]) =
+                ([&intent_keys], [&ids]);
+            let (intents, logged) = futures::join!(c.query(&by_key, &keys), c.query(&by_id, &ids));
+            let mut facts = LoggedFacts::default();
+            for r in intents? {
+                facts.intents.insert(
+                    r.try_get(0)?,
+                    KnownIntent {
+                        fingerprint: r.try_get(1)?,
+                        event_id: id(r.try_get::<_, &str>(2)?)?,
+                    },
+                );
+            }
+            for r in logged? {
+                facts
+                    .event_intents
+                    .insert(id(r.try_get::<_, &str>(0)?)?, r.try_get(1)?);
+            }
+            Ok(facts)
         })
     }
 
@@ -326,20 +392,47 @@ impl PushUnit for PgPush<'_> {
     }
 
     fn savepoint(&mut self) -> StoreResult<()> {
-        self.on(async |c| Ok(c.batch_execute("SAVEPOINT event").await?))
+        let next = match self.pending.get() {
+            Pending::Nothing => Pending::Savepoint,
+            Pending::Release => Pending::ReleaseThenSavepoint,
+            already => {
+                return Err(StoreError::Fatal(format!(
+                    "savepoint opened twice (pending {already:?})"
+                )));
+            }
+        };
+        self.pending.set(next);
+        Ok(())
     }
 
     fn release(&mut self) -> StoreResult<()> {
-        self.on(async |c| Ok(c.batch_execute("RELEASE SAVEPOINT event").await?))
+        match self.pending.get() {
+            // Nothing ran inside the savepoint: there is nothing to keep.
+            Pending::Savepoint => self.pending.set(Pending::Nothing),
+            Pending::ReleaseThenSavepoint => self.pending.set(Pending::Release),
+            _ => self.pending.set(Pending::Release),
+        }
+        Ok(())
     }
 
     fn rollback(&mut self) -> StoreResult<()> {
-        self.on(async |c| {
-            Ok(
-                c.batch_execute("ROLLBACK TO SAVEPOINT event; RELEASE SAVEPOINT event")
-                    .await?,
-            )
-        })
+        match self.pending.get() {
+            // Nothing ran inside the savepoint: there is nothing to undo.
+            Pending::Savepoint => {
+                self.pending.set(Pending::Nothing);
+                Ok(())
+            }
+            Pending::ReleaseThenSavepoint => {
+                self.pending.set(Pending::Release);
+                Ok(())
+            }
+            _ => self.on(async |c| {
+                Ok(
+                    c.batch_execute("ROLLBACK TO SAVEPOINT event; RELEASE SAVEPOINT event")
+                        .await?,
+                )
+            }),
+        }
     }
 
     fn record_event(&mut self, row: &DeviceEventRow<'_>) -> StoreResult<()> {
@@ -347,8 +440,6 @@ impl PushUnit for PgPush<'_> {
         self.on(async |c| {
             let env = row.envelope;
             let event_id = env.event_id.to_string();
-            let payload =
-                serde_json::to_string(&env.payload).map_err(|e| PgError::Data(e.to_string()))?;
             let stmt = c
                 .prepare_cached(
                     "INSERT INTO events (event_id, device_id, device_seq, intent_key, fingerprint,
@@ -357,35 +448,51 @@ impl PushUnit for PgPush<'_> {
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                 )
                 .await?;
-            c.execute(
-                &stmt,
-                &[
+            let (seq, kind, stop) = (
+                saturating(env.device_seq),
+                env.payload.kind(),
+                env.payload.stop_id().map(|s| s.to_string()),
+            );
+            let (wall, logical, device_time, received) = (
+                saturating(env.hlc.wall_ms),
+                i64::from(env.hlc.logical),
+                saturating(env.device_time_ms),
+                saturating(row.received_at_ms),
+            );
+            let (status, code) = (status_str(row.status), row.code.map(|c| c.as_str()));
+            let params: [&(dyn ToSql + Sync); 15] = [
                     &event_id,
                     dev,
-                    &saturating(env.device_seq),
+                    &seq,
                     &env.intent_key,
                     &row.fingerprint,
-                    &env.payload.kind(),
-                    &env.payload.stop_id().map(|s| s.to_string()),
-                    &saturating(env.hlc.wall_ms),
-                    &i64::from(env.hlc.logical),
-                    &saturating(env.device_time_ms),
-                    &saturating(row.received_at_ms),
+                    &kind,
+                    &stop,
+                    &wall,
+                    &logical,
+                    &device_time,
+                    &received,
                     &row.clock_offset_ms,
-                    &status_str(row.status),
-                    &row.code.map(|c| c.as_str()),
-                    &payload,
-                ],
-            )
-            .await?;
+                    &status,
+                    &code,
+                    &row.payload_json,
+            ];
+            let logged = c.execute(&stmt, &params);
             if row.record_intent {
                 let stmt = c
                     .prepare_cached(
                         "INSERT INTO intents (intent_key, fingerprint, event_id) VALUES ($1, $2, $3)",
                     )
                     .await?;
-                c.execute(&stmt, &[&env.intent_key, &row.fingerprint, &event_id])
-                    .await?;
+                // Both inserts go out in one round trip; the log row is sent first.
+                let params: [&(dyn ToSql + Sync); 3] =
+                    [&env.intent_key, &row.fingerprint, &event_id];
+                let intent = c.execute(&stmt, &params);
+                let (logged, intent) = futures::join!(logged, intent);
+                logged?;
+                intent?;
+            } else {
+                logged.await?;
             }
             if let Some(head) = row.evidence_head {
                 let stmt = c

@@ -7,7 +7,8 @@ use super::{SqliteStore, enum_from, enum_str, to_json};
 use crate::merge::{KnownIntent, StopRecord};
 use crate::push::status_str;
 use crate::store::{
-    DeviceEventRow, DeviceSyncUpdate, EscalationRecord, PushUnit, PushWork, StoredOutcome,
+    DeviceEventRow, DeviceSyncUpdate, EscalationRecord, LoggedFacts, PushUnit, PushWork,
+    StoredOutcome,
 };
 use doorstep_shared::event::RouteAssigned;
 use doorstep_shared::{CourierId, DeviceId, EscalationId, EventId, StopId, StopState};
@@ -74,17 +75,29 @@ impl PushUnit for SqlitePush<'_> {
         })
     }
 
-    fn known_intent(&mut self, intent_key: &str) -> crate::store::StoreResult<Option<KnownIntent>> {
-        db(|| known_intent(self.conn, intent_key))
-    }
-
-    fn logged_intent_of(&mut self, event_id: EventId) -> crate::store::StoreResult<Option<String>> {
+    fn logged_facts(
+        &mut self,
+        intent_keys: &[&str],
+        event_ids: &[EventId],
+    ) -> crate::store::StoreResult<LoggedFacts> {
         db(|| {
-            Ok(self
+            let mut facts = LoggedFacts::default();
+            for key in intent_keys {
+                if let Some(known) = known_intent(self.conn, key)? {
+                    facts.intents.insert((*key).to_owned(), known);
+                }
+            }
+            let mut by_id = self
                 .conn
-                .prepare_cached("SELECT intent_key FROM events WHERE event_id = ?1 LIMIT 1")?
-                .query_row([event_id.to_string()], |r| r.get(0))
-                .optional()?)
+                .prepare_cached("SELECT intent_key FROM events WHERE event_id = ?1 LIMIT 1")?;
+            for id in event_ids {
+                let intent: Option<String> =
+                    by_id.query_row([id.to_string()], |r| r.get(0)).optional()?;
+                if let Some(intent) = intent {
+                    facts.event_intents.insert(*id, intent);
+                }
+            }
+            Ok(facts)
         })
     }
 
@@ -176,7 +189,7 @@ impl PushUnit for SqlitePush<'_> {
             row.clock_offset_ms,
             status_str(row.status),
             row.code.map(|c| c.as_str()),
-            to_json(&env.payload)?,
+            row.payload_json,
         ])?;
             if row.record_intent {
                 self.conn
