@@ -35,9 +35,25 @@ step "cargo test --workspace --features $FEATURES --locked (TypeScript bindings 
 cargo test --workspace --features "$FEATURES" --locked
 
 step "the black-box server tests again, on PostgreSQL (a private cluster each test process starts and stops; same build)"
-DOORSTEP_TEST_DATABASE=postgres cargo test --workspace --features "$FEATURES" --locked \
-    --test push_semantics --test crash_recovery --test office --test bad_input \
-    --test proof_at_push --test refusals
+# The test executables the step above built, run again: asking cargo for a subset of tests would
+# resolve other features for it and compile again.
+PG_SUITES="push_semantics crash_recovery office bad_input proof_at_push refusals"
+cargo test --workspace --features "$FEATURES" --locked --no-run --message-format=json |
+    python3 -c '
+import json, sys
+wanted = set(sys.argv[1].split())
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") \
+            and m["target"]["name"] in wanted and "test" in m["target"]["kind"]:
+        print(m["target"]["name"], m["executable"])
+' "$PG_SUITES" >target/pg-suites.txt
+[ "$(wc -l <target/pg-suites.txt)" -eq "$(echo "$PG_SUITES" | wc -w)" ] ||
+    { echo "expected one executable per suite in: $PG_SUITES" >&2; cat target/pg-suites.txt >&2; exit 1; }
+while read -r suite exe; do
+    echo "--- $suite on PostgreSQL"
+    (cd sync-server && DOORSTEP_TEST_DATABASE=postgres "$exe")
+done <target/pg-suites.txt
 
 step "binaries for the browser and window tests (same selection and features: only the binaries cargo test did not link)"
 # --tests keeps the dev-dependency features of the test build; without it tokio would rebuild.

@@ -199,7 +199,8 @@ async fn losing_the_primary_mid_stream_loses_nothing_and_applies_nothing_twice()
         .next()
         .and_then(|tail| tail.split('?').next())
         .expect("database name in the URL");
-    let listeners = "SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN doorstep_changes'";
+    let listeners =
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN doorstep_changes%'";
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let n = pair
