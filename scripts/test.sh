@@ -63,7 +63,9 @@ step "dashboard: typecheck, build, browser tests against the real server (npm te
 DOORSTEP_SERVER_BIN="$PWD/target/debug/doorstep-server" npm test --prefix ui
 
 step "courier app: end-to-end in its real window (Xvfb, tauri-driver, WebKitWebDriver) + benchmark"
+# -noreset: by default Xvfb resets when its last client leaves, and an app launched during the
+# reset (the cold-start loop closes one window and opens the next) fails to initialise GTK.
 DOORSTEP_SERVER_BIN="$PWD/target/debug/doorstep-server" COURIER_APP_BIN="$PWD/target/debug/courier-app" \
-    xvfb-run -a -s "-screen 0 1280x1024x24" npm run e2e --prefix ui -w courier
+    xvfb-run -a -s "-screen 0 1280x1024x24 -noreset" npm run e2e --prefix ui -w courier
 
 step "all checks passed"
