@@ -131,15 +131,15 @@ impl<S: Store> App<S> {
                 EventPayload::StopRescheduled(StopRescheduled { stop_id, window })
             }
             OfficeCommand::Reassign { stop_id, to_route } => {
-                let (detail, owner) = self
-                    .with_store(move |s| Ok((s.stop_detail(stop_id)?, s.route_owner(to_route)?)))
+                let (state, owner) = self
+                    .with_store(move |s| Ok((s.stop_state(stop_id)?, s.route_owner(to_route)?)))
                     .await?;
-                let detail =
-                    detail.ok_or_else(|| not_found(format!("stop {stop_id} does not exist")))?;
+                let state =
+                    state.ok_or_else(|| not_found(format!("stop {stop_id} does not exist")))?;
                 let to_courier =
                     owner.ok_or_else(|| not_found(format!("route {to_route} does not exist")))?;
-                let from_route = detail
-                    .view
+                let from_route = state
+                    .view()
                     .route
                     .ok_or_else(|| not_found("stop has no route"))?;
                 EventPayload::StopReassigned(StopReassigned {

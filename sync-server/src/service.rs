@@ -419,8 +419,6 @@ impl<S: Store> App<S> {
                 stop_id,
                 self.clock.now_ms(),
             ));
-        }
-        if matches!(outcome, OfficeOutcome::Applied { .. }) {
             self.feed
                 .send_modify(|generation| *generation = generation.wrapping_add(1));
         }

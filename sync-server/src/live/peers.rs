@@ -72,11 +72,10 @@ impl Outbox {
 
     /// Takes what is pending, as messages of at most `max_bytes`.
     fn take_messages(&self, max_bytes: usize) -> Vec<String> {
-        let (events, lost) = {
+        let (mut events, lost) = {
             let mut p = self.lock();
             (std::mem::take(&mut p.events), std::mem::take(&mut p.lost))
         };
-        let mut events = events;
         if lost {
             events.insert(0, LiveEvent::Resync);
         }
