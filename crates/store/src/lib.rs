@@ -26,7 +26,7 @@ pub use model::{
 };
 pub use push::clock_offset_ms;
 pub use store::{
-    ChangeSignal, DeviceEventRow, DeviceSyncUpdate, EvidenceLog, LocationLog, LoggedFacts,
+    ChangeSignal, DeviceEventRow, DeviceSyncUpdate, EvidenceLog, LocationLog,
     MAX_PEER_MESSAGE_BYTES, OfficeEventRow, OfficeUnit, OfficeWork, OfficeWrite, PeerSink,
-    PushUnit, PushWork, Store, StoredOutcome, UploadSessions,
+    PushFacts, PushScope, PushUnit, PushWork, Store, StoredOutcome, UploadSessions,
 };

@@ -2,25 +2,27 @@
 //! effects for metrics and the device's new cursor. A backend only provides the transaction
 //! ([`PushUnit`]); what an event's outcome is, is decided here and in [`crate::merge`].
 //!
-//! One request is one transaction with one savepoint per event. Each event's log row, intent,
-//! escalations and the device's `last_applied_seq` change together or not at all; the answer is
-//! sent only after the commit, so an acknowledged outcome is durable.
+//! One request is one transaction, committed whole or not at all: each event's log row,
+//! intent and escalations, the stops' states and the device's `last_applied_seq` change
+//! together; the answer is sent only after the commit, so an acknowledged outcome is durable.
+//! A transient storage failure while the request runs (a lock timeout, a deadlock, a lost
+//! connection) rolls all of it back and is answered `deferred` from the first new event: the
+//! device sends the same events again later.
 //!
-//! The stops a request touches are loaded once and folded in memory ([`StopCache`]); each
-//! changed stop is written once, before the commit. An event's new state enters the cache only
-//! after its savepoint is released, so an event rolled back to its savepoint leaves no trace.
+//! What a request needs from the store is read once, after the device is locked
+//! ([`PushUnit::prepare`]); the stops are folded in memory ([`StopCache`]) and each changed
+//! stop is written once, before the commit.
 
 use crate::error::{StoreError, StoreResult};
 use crate::merge::{EventContext, KnownIntent, StopRecord, decide_device_event, skew_escalation};
 use crate::model::{DeviceAuth, EscalationRecord, PushContext, PushEffects, PushOutcome};
-use crate::store::{DeviceEventRow, DeviceSyncUpdate, PushUnit, Store};
+use crate::store::{DeviceEventRow, DeviceSyncUpdate, PushFacts, PushScope, PushUnit, Store};
 use doorstep_shared::event::{AttemptOutcome, EventEnvelope, EventPayload};
 use doorstep_shared::intent::fingerprint;
 use doorstep_shared::protocol::{
     CLOCK_SKEW_BOUND_MS, LATE_REPLAY_AFTER_MS, PushRequest, PushResponse, PushResult, PushStatus,
 };
 use doorstep_shared::{EventId, ProblemCode, StopId, StopState};
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// `device clock - server clock` from a request's `sent_at_ms`, saturating instead of
@@ -69,11 +71,95 @@ pub fn push<S: Store + ?Sized>(
         .map(EncodedEvent::of)
         .collect::<StoreResult<Vec<_>>>()?;
     let mut outcome = None;
-    store.push_unit(device.device_id, &mut |unit| {
-        outcome = Some(push_in(unit, device, req, &encoded, ctx)?);
-        Ok(())
-    })?;
-    outcome.ok_or_else(|| StoreError::Fatal("push unit committed without running".to_owned()))
+    let mut locked_last = None;
+    let mut deferred_because = None;
+    let ran = store.push_unit(device.device_id, &mut |unit| match push_in(
+        unit,
+        device,
+        req,
+        &encoded,
+        ctx,
+        &mut locked_last,
+    ) {
+        Ok(o) => {
+            outcome = Some(o);
+            Ok(())
+        }
+        Err(StoreError::Transient(why)) if locked_last.is_some() => {
+            deferred_because = Some(why.clone());
+            Err(StoreError::Transient(why))
+        }
+        Err(e) => Err(e),
+    });
+    match (ran, deferred_because, locked_last) {
+        (Ok(()), _, _) => outcome
+            .ok_or_else(|| StoreError::Fatal("push unit committed without running".to_owned())),
+        (Err(_), Some(why), Some(last)) => {
+            tracing::warn!(%why, "push rolled back: its new events are deferred");
+            Ok(deferred(req, last, ctx))
+        }
+        (Err(e), _, _) => Err(e),
+    }
+}
+
+/// The answer to a request rolled back by a transient failure once the device's cursor was
+/// known: what the device already sent is a duplicate, the next event is deferred (or a gap),
+/// and nothing else was looked at.
+fn deferred(req: &PushRequest, last: u64, ctx: PushContext) -> PushOutcome {
+    let mut events: Vec<&EventEnvelope> = req.events.iter().collect();
+    events.sort_by_key(|e| e.device_seq);
+    let mut effects = PushEffects {
+        skew_flagged: ctx.clock_offset_ms.unsigned_abs() > CLOCK_SKEW_BOUND_MS.unsigned_abs(),
+        ..PushEffects::default()
+    };
+    let mut results = Vec::new();
+    for env in events {
+        let kind = env.payload.kind();
+        if env.device_seq <= last {
+            results.push(result(env, PushStatus::Duplicate, None));
+            effects.outcomes.push((kind, "duplicate"));
+            continue;
+        }
+        if env.device_seq > last.saturating_add(1) {
+            results.push(gap(env, last));
+        } else {
+            results.push(result(
+                env,
+                PushStatus::Deferred,
+                Some(ProblemCode::StorageBusy),
+            ));
+            effects.outcomes.push((kind, "deferred"));
+        }
+        break;
+    }
+    PushOutcome {
+        response: PushResponse {
+            last_applied_seq: last,
+            server_time_ms: ctx.received_at_ms,
+            clock_offset_ms: ctx.clock_offset_ms,
+            results,
+        },
+        effects,
+    }
+}
+
+fn result(env: &EventEnvelope, status: PushStatus, code: Option<ProblemCode>) -> PushResult {
+    PushResult {
+        device_seq: env.device_seq,
+        event_id: env.event_id,
+        status,
+        first_status: None,
+        code,
+        detail: None,
+    }
+}
+
+fn gap(env: &EventEnvelope, last: u64) -> PushResult {
+    PushResult {
+        code: Some(ProblemCode::SequenceGap),
+        detail: Some(format!("expected device_seq {}", last.saturating_add(1))),
+        ..result(env, PushStatus::Gap, None)
+    }
 }
 
 /// What the log keeps of an event's payload: its fingerprint and its JSON.
@@ -92,29 +178,51 @@ impl EncodedEvent {
 }
 
 /// The algorithm inside one push transaction; `encoded[i]` belongs to `req.events[i]`.
+/// `locked_last` receives the device's `last_applied_seq` as soon as it is locked.
 fn push_in(
     unit: &mut dyn PushUnit,
     device: DeviceAuth,
     req: &PushRequest,
     encoded: &[EncodedEvent],
     ctx: PushContext,
+    locked_last: &mut Option<u64>,
 ) -> StoreResult<PushOutcome> {
     let mut last = unit.lock_device()?;
+    *locked_last = Some(last);
     let mut events: Vec<(&EventEnvelope, &EncodedEvent)> = req.events.iter().zip(encoded).collect();
     events.sort_by_key(|(e, _)| e.device_seq);
-    let stops: BTreeSet<StopId> = events
+    let fresh = || {
+        events
+            .iter()
+            .filter(|(e, _)| e.device_seq > last)
+            .map(|(e, _)| e)
+    };
+    let stops: BTreeSet<StopId> = fresh().filter_map(|e| e.payload.stop_id()).collect();
+    let intent_keys: BTreeSet<&str> = fresh().map(|e| e.intent_key.as_str()).collect();
+    let event_ids: BTreeSet<EventId> = fresh().map(|e| e.event_id).collect();
+    let duplicate_seqs: BTreeSet<u64> = events
         .iter()
-        .filter(|(e, _)| e.device_seq > last)
-        .filter_map(|(e, _)| e.payload.stop_id())
+        .map(|(e, _)| e.device_seq)
+        .filter(|s| *s <= last)
         .collect();
-    unit.lock_stops(&stops.into_iter().collect::<Vec<_>>())?;
-    let fresh = || events.iter().filter(|(e, _)| e.device_seq > last);
-    let intent_keys: BTreeSet<&str> = fresh().map(|(e, _)| e.intent_key.as_str()).collect();
-    let intent_keys: Vec<&str> = intent_keys.into_iter().collect();
-    // Locked before they are read: two devices recording one intent at once are serialised.
-    unit.lock_intents(&intent_keys)?;
-    let event_ids: BTreeSet<EventId> = fresh().map(|(e, _)| e.event_id).collect();
-    let prior = unit.logged_facts(&intent_keys, &event_ids.into_iter().collect::<Vec<_>>())?;
+    let (stops, intent_keys, event_ids, duplicate_seqs): (Vec<_>, Vec<_>, Vec<_>, Vec<_>) = (
+        stops.into_iter().collect(),
+        intent_keys.into_iter().collect(),
+        event_ids.into_iter().collect(),
+        duplicate_seqs.into_iter().collect(),
+    );
+    let prior = unit.prepare(&PushScope {
+        stops: &stops,
+        intent_keys: &intent_keys,
+        event_ids: &event_ids,
+        duplicate_seqs: &duplicate_seqs,
+    })?;
+    let PushFacts {
+        stops: known_stops,
+        intents,
+        event_intents,
+        stored,
+    } = prior;
 
     let skewed = ctx.clock_offset_ms.unsigned_abs() > CLOCK_SKEW_BOUND_MS.unsigned_abs();
     let mut run = Run {
@@ -125,9 +233,9 @@ fn push_in(
             skew_flagged: skewed,
             ..PushEffects::default()
         },
-        stops: StopCache::default(),
-        intents: prior.intents,
-        prior_event_intents: prior.event_intents,
+        stops: StopCache::of(known_stops),
+        intents,
+        prior_event_intents: event_intents,
         logged_ids: HashMap::new(),
         rejected: 0,
         conflicted: 0,
@@ -136,65 +244,35 @@ fn push_in(
     for (env, enc) in events {
         let kind = env.payload.kind();
         if env.device_seq <= last {
-            let stored = unit.stored_outcome(env.device_seq)?;
+            let stored = stored.get(&env.device_seq).copied();
             results.push(PushResult {
-                device_seq: env.device_seq,
-                event_id: env.event_id,
-                status: PushStatus::Duplicate,
                 first_status: stored.map(|s| s.0),
                 code: stored.and_then(|s| s.1),
-                detail: None,
+                ..result(env, PushStatus::Duplicate, None)
             });
             run.effects.outcomes.push((kind, "duplicate"));
             continue;
         }
         if env.device_seq > last.saturating_add(1) {
-            results.push(PushResult {
-                device_seq: env.device_seq,
-                event_id: env.event_id,
-                status: PushStatus::Gap,
-                first_status: None,
-                code: Some(ProblemCode::SequenceGap),
-                detail: Some(format!("expected device_seq {}", last.saturating_add(1))),
-            });
+            results.push(gap(env, last));
             break;
         }
-        unit.savepoint()?;
-        match run.apply_one(unit, env, enc) {
-            Ok((result, new_state, recorded)) => {
-                unit.release()?;
-                if let Some(state) = new_state {
-                    run.stops.update(state);
-                }
-                if let Some(intent) = recorded {
-                    run.intents.insert(env.intent_key.clone(), intent);
-                }
-                run.logged_ids.insert(env.event_id, env.intent_key.clone());
-                match result.status {
-                    PushStatus::Rejected => run.rejected += 1,
-                    PushStatus::Conflict => run.conflicted += 1,
-                    _ => {}
-                }
-                last = env.device_seq;
-                run.effects.outcomes.push((kind, status_str(result.status)));
-                results.push(result);
-            }
-            Err(StoreError::Transient(why)) => {
-                unit.rollback()?;
-                tracing::warn!(device_seq = env.device_seq, %why, "event deferred");
-                results.push(PushResult {
-                    device_seq: env.device_seq,
-                    event_id: env.event_id,
-                    status: PushStatus::Deferred,
-                    first_status: None,
-                    code: Some(ProblemCode::StorageBusy),
-                    detail: None,
-                });
-                run.effects.outcomes.push((kind, "deferred"));
-                break;
-            }
-            Err(e) => return Err(e),
+        let (result, new_state, recorded) = run.apply_one(unit, env, enc)?;
+        if let Some(state) = new_state {
+            run.stops.update(state);
         }
+        if let Some(intent) = recorded {
+            run.intents.insert(env.intent_key.clone(), intent);
+        }
+        run.logged_ids.insert(env.event_id, env.intent_key.clone());
+        match result.status {
+            PushStatus::Rejected => run.rejected += 1,
+            PushStatus::Conflict => run.conflicted += 1,
+            _ => {}
+        }
+        last = env.device_seq;
+        run.effects.outcomes.push((kind, status_str(result.status)));
+        results.push(result);
     }
 
     run.stops.flush(unit)?;
@@ -241,7 +319,7 @@ struct Run {
     effects: PushEffects,
     stops: StopCache,
     /// Intents that took effect, as the log held them before this request plus those this
-    /// request recorded (each entered once its event's savepoint was released).
+    /// request recorded.
     intents: HashMap<String, KnownIntent>,
     /// The request's event ids the log held before it, with their intent.
     prior_event_intents: HashMap<EventId, String>,
@@ -267,7 +345,7 @@ impl Run {
             .cloned();
         let ectx = self.event_context(unit, env, logged_with)?;
         let stop = match env.payload.stop_id() {
-            Some(s) if known.is_none() => self.stops.get(unit, s)?,
+            Some(s) if known.is_none() => self.stops.get(s),
             _ => None,
         };
         let d = decide_device_event(env, self.device.courier_id, known.as_ref(), stop, &ectx);
@@ -361,28 +439,30 @@ impl Run {
     }
 }
 
-/// The stops one push request touches: each loaded once, folded in memory, and written once
-/// (if it changed) before the request's commit.
-#[derive(Default)]
+/// The stops one push request touches: read once, folded in memory, and written once (if
+/// it changed) before the request's commit.
 struct StopCache {
-    /// `None`: the stop is not known to the server.
-    records: HashMap<StopId, Option<StopRecord>>,
+    /// The stops the server knows; one missing here is unknown to it.
+    records: HashMap<StopId, StopRecord>,
     dirty: HashSet<StopId>,
 }
 
 impl StopCache {
-    fn get(&mut self, unit: &mut dyn PushUnit, stop: StopId) -> StoreResult<Option<&StopRecord>> {
-        let record = match self.records.entry(stop) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => e.insert(unit.stop(stop)?),
-        };
-        Ok(record.as_ref())
+    fn of(records: HashMap<StopId, StopRecord>) -> Self {
+        Self {
+            records,
+            dirty: HashSet::new(),
+        }
     }
 
-    /// Records an applied event's new state (after its savepoint was released).
+    fn get(&self, stop: StopId) -> Option<&StopRecord> {
+        self.records.get(&stop)
+    }
+
+    /// Records an applied event's new state.
     fn update(&mut self, state: StopState) {
         let stop = state.stop_id;
-        if let Some(Some(record)) = self.records.get_mut(&stop) {
+        if let Some(record) = self.records.get_mut(&stop) {
             record.state = state;
             self.dirty.insert(stop);
         }
@@ -392,7 +472,7 @@ impl StopCache {
         let mut dirty: Vec<StopId> = self.dirty.drain().collect();
         dirty.sort();
         for stop in dirty {
-            if let Some(Some(record)) = self.records.get(&stop) {
+            if let Some(record) = self.records.get(&stop) {
                 unit.save_stop(&record.state)?;
             }
         }

@@ -40,13 +40,32 @@ pub struct DeviceEventRow<'a> {
     pub evidence_head: Option<&'a str>,
 }
 
-/// What the log holds of a request's intents and event ids before the request.
+/// What one push request reads once the device is locked: the keys it names, given sorted
+/// and deduplicated. Everything here concerns the request's fresh events (those past the
+/// device's `last_applied_seq`), except `duplicate_seqs`.
+#[derive(Clone, Copy, Debug)]
+pub struct PushScope<'a> {
+    /// The stops the fresh events touch: locked in this order, then read.
+    pub stops: &'a [StopId],
+    /// The fresh events' intent keys: locked after the stops, then read.
+    pub intent_keys: &'a [&'a str],
+    /// The fresh events' ids.
+    pub event_ids: &'a [EventId],
+    /// The `device_seq`s of the request's events the device already sent.
+    pub duplicate_seqs: &'a [u64],
+}
+
+/// What the store holds, before the request, of a [`PushScope`]'s keys.
 #[derive(Clone, Debug, Default)]
-pub struct LoggedFacts {
+pub struct PushFacts {
+    /// The stops the server knows (a stop missing here is unknown to it).
+    pub stops: HashMap<StopId, StopRecord>,
     /// Intent key → the intent as it took effect.
     pub intents: HashMap<String, KnownIntent>,
     /// Event id → the intent key it was logged with (any one, if logged more than once).
     pub event_intents: HashMap<EventId, String>,
+    /// `device_seq` → the outcome stored when it was first processed.
+    pub stored: HashMap<u64, StoredOutcome>,
 }
 
 /// What the device row says once a push request is done.
@@ -64,41 +83,28 @@ pub struct DeviceSyncUpdate<'a> {
 }
 
 /// One push request's transaction. The backend begins it in [`Store::push_unit`] and commits
-/// it only if the work returns `Ok`.
+/// it only if the work returns `Ok`; the request is atomic (there is no partial commit).
+///
+/// Writes may be buffered and sent at the commit: a backend answers its own reads
+/// ([`Self::evidence_head`], [`Self::skew_escalation_open`]) as if every earlier write of the
+/// unit had been applied.
 pub trait PushUnit {
     /// Locks the device's row for the rest of the transaction (so pushes of one device are
     /// serialised across connections and replicas) and returns its `last_applied_seq`.
     fn lock_device(&mut self) -> StoreResult<u64>;
-    /// Locks these stops, given sorted and deduplicated, in that order (a no-op for a backend
-    /// with a single writer).
-    fn lock_stops(&mut self, stops: &[StopId]) -> StoreResult<()>;
-    /// Locks these intent keys (sorted, deduplicated; after the stops) so that two devices
-    /// recording one intent at once are serialised and the second reads the first's record
-    /// (a no-op for a backend with a single writer).
-    fn lock_intents(&mut self, intent_keys: &[&str]) -> StoreResult<()>;
-    /// The outcome stored for this device's `device_seq`, if it was processed.
-    fn stored_outcome(&mut self, device_seq: u64) -> StoreResult<Option<StoredOutcome>>;
-    /// What the log holds, before this request, of these intents (those that took effect)
-    /// and these event ids (the intent key each was logged with). Asked once per request,
-    /// after the device and the stops are locked, so a backend can answer in one round trip.
-    fn logged_facts(
-        &mut self,
-        intent_keys: &[&str],
-        event_ids: &[EventId],
-    ) -> StoreResult<LoggedFacts>;
-    fn stop(&mut self, stop: StopId) -> StoreResult<Option<StopRecord>>;
+    /// Locks the scope's stops (in the given order) and then its intent keys, so that
+    /// concurrent requests cannot deadlock and two devices recording one intent at once are
+    /// serialised (no-ops for a backend with a single writer), and reads what the store holds
+    /// of every key. Asked once per request, after [`Self::lock_device`], so a backend can
+    /// answer in one round trip.
+    fn prepare(&mut self, scope: &PushScope<'_>) -> StoreResult<PushFacts>;
     /// The device's evidence chain head (`""` before its first verified signed proof).
     fn evidence_head(&mut self) -> StoreResult<String>;
     /// The access instructions the stop's route plan carries.
     fn plan_access_notes(&mut self, stop: StopId) -> StoreResult<Option<String>>;
     /// Whether the device has an unresolved clock-skew escalation.
     fn skew_escalation_open(&mut self) -> StoreResult<bool>;
-    /// Starts one event's savepoint; the event's rows are kept by [`Self::release`] or undone by
-    /// [`Self::rollback`].
-    fn savepoint(&mut self) -> StoreResult<()>;
-    fn release(&mut self) -> StoreResult<()>;
-    fn rollback(&mut self) -> StoreResult<()>;
-    /// Appends the event to the log (and its intent, evidence head, counters as it says).
+    /// Appends the event to the log (and its intent and evidence head as it says).
     fn record_event(&mut self, row: &DeviceEventRow<'_>) -> StoreResult<()>;
     fn open_escalation(&mut self, esc: &EscalationRecord<'_>) -> StoreResult<()>;
     /// Writes a stop's folded state (once per changed stop, before the commit).

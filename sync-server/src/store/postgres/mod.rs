@@ -24,6 +24,7 @@ mod listen;
 mod migrate;
 mod office;
 mod presence;
+mod push_unit;
 mod reads;
 mod store_impl;
 mod units;

@@ -1,29 +1,17 @@
-//! The push and office units of work on PostgreSQL: one transaction on one pooled connection,
-//! with the device's row locked first (`FOR UPDATE`), so pushes of one device are serialised
-//! across connections and replicas, and the stops a request touches locked in sorted id order.
-//! Office commands lock the single `office_clock` row first, which serialises them across
-//! replicas: feed cursors become visible in the order they were taken. Each unit only reads and
-//! writes what the algorithms above ask.
-//!
-//! Round trips: what the log holds of a request's intents and event ids is read once, in one
-//! round trip; an event's `SAVEPOINT` (and the previous event's `RELEASE`) is not sent on its
-//! own but pipelined in front of the event's first statement, and its log row and intent go
-//! out together, so a typical event costs one round trip.
+//! The office unit of work on PostgreSQL: one transaction on one pooled connection. Office
+//! commands lock the single `office_clock` row first, which serialises them across replicas:
+//! feed cursors become visible in the order they were taken; then the stops a command touches,
+//! in sorted id order (the order pushes lock them in). The unit only reads and writes what the
+//! office algorithm asks. The push unit is in `push_unit.rs`.
 
-use super::{PgError, PgResult, PgStore, enum_from, enum_str, id, json, signed, unsigned};
+use super::{PgError, PgResult, PgStore, enum_str, id, json, signed, unsigned};
 use crate::merge::{KnownIntent, StopRecord};
-use crate::push::status_str;
 use crate::store::{
-    DeviceEventRow, DeviceSyncUpdate, EscalationRecord, LoggedFacts, OfficeEventRow, OfficeUnit,
-    OfficeWork, OfficeWrite, PushUnit, PushWork, StoreError, StoreResult, StoredOutcome,
+    EscalationRecord, OfficeEventRow, OfficeUnit, OfficeWork, OfficeWrite, StoreResult,
 };
 use deadpool_postgres::Object;
 use doorstep_shared::event::RouteAssigned;
-use doorstep_shared::{
-    CourierId, DeviceId, EscalationId, EventId, HlcStamp, RouteId, StopId, StopState,
-};
-use std::cell::Cell;
-use tokio_postgres::types::ToSql;
+use doorstep_shared::{CourierId, EscalationId, HlcStamp, RouteId, StopId, StopState};
 
 impl PgStore {
     /// Runs `f` in one transaction on one pooled connection: commits when it returns `Ok`,
@@ -53,23 +41,6 @@ impl PgStore {
         result.and(ended)
     }
 
-    pub(super) fn push_unit_impl(
-        &self,
-        device: DeviceId,
-        work: &mut PushWork<'_>,
-    ) -> StoreResult<()> {
-        self.transaction(
-            |client| PgPush {
-                store: self,
-                client,
-                device: device.to_string(),
-                pending: Cell::new(Pending::Nothing),
-            },
-            |unit| work(unit),
-            |unit| unit.client,
-        )
-    }
-
     pub(super) fn office_unit_impl(&self, work: &mut OfficeWork<'_>) -> StoreResult<()> {
         self.transaction(
             |client| PgOffice {
@@ -82,53 +53,9 @@ impl PgStore {
     }
 }
 
-struct PgPush<'s> {
-    store: &'s PgStore,
-    client: Object,
-    device: String,
-    /// Savepoint commands not sent yet; they go out in front of the next statement.
-    pending: Cell<Pending>,
-}
-
-/// Savepoint commands waiting for the next statement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Pending {
-    Nothing,
-    Savepoint,
-    Release,
-    ReleaseThenSavepoint,
-}
-
-impl Pending {
-    fn sql(self) -> Option<&'static str> {
-        match self {
-            Pending::Nothing => None,
-            Pending::Savepoint => Some("SAVEPOINT event"),
-            Pending::Release => Some("RELEASE SAVEPOINT event"),
-            Pending::ReleaseThenSavepoint => Some("RELEASE SAVEPOINT event; SAVEPOINT event"),
-        }
-    }
-}
-
 struct PgOffice<'s> {
     store: &'s PgStore,
     client: Object,
-}
-
-impl PgPush<'_> {
-    /// Runs `f` on the connection, with any pending savepoint commands pipelined in front of it
-    /// (sent first, in the same round trip; their failure fails the call).
-    fn on<T>(&self, f: impl AsyncFnOnce(&Object) -> PgResult<T>) -> StoreResult<T> {
-        let pending = self.pending.replace(Pending::Nothing).sql();
-        self.store.block_on(async {
-            let Some(sql) = pending else {
-                return f(&self.client).await;
-            };
-            let (sent, result) = futures::join!(self.client.batch_execute(sql), f(&self.client));
-            sent?;
-            result
-        })
-    }
 }
 
 impl PgOffice<'_> {
@@ -244,304 +171,8 @@ async fn load_plan(c: &Object, route: RouteId) -> PgResult<Option<RouteAssigned>
 }
 
 /// A client-supplied `u64` for a BIGINT column: values past `i64::MAX` saturate.
-fn saturating(v: u64) -> i64 {
+pub(super) fn saturating(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-impl PushUnit for PgPush<'_> {
-    fn lock_device(&mut self) -> StoreResult<u64> {
-        let dev = &self.device;
-        self.on(async |c| {
-            let stmt = c
-                .prepare_cached(
-                    "SELECT last_applied_seq FROM devices WHERE device_id = $1 FOR UPDATE",
-                )
-                .await?;
-            unsigned(c.query_one(&stmt, &[dev]).await?.try_get(0)?)
-        })
-    }
-
-    fn lock_stops(&mut self, stops: &[StopId]) -> StoreResult<()> {
-        self.on(async |c| lock_stops(c, stops).await)
-    }
-
-    fn lock_intents(&mut self, intent_keys: &[&str]) -> StoreResult<()> {
-        if intent_keys.is_empty() {
-            return Ok(());
-        }
-        self.on(async |c| {
-            // Transaction-scoped advisory locks on the keys' hashes, taken in hash order (a
-            // collision only serialises two unrelated pushes).
-            let stmt = c
-                .prepare_cached(
-                    "WITH k AS MATERIALIZED (
-                         SELECT DISTINCT hashtextextended(key, 0) AS h FROM unnest($1::text[]) AS key
-                         ORDER BY 1)
-                     SELECT pg_advisory_xact_lock(h) FROM k",
-                )
-                .await?;
-            c.execute(&stmt, &[&intent_keys]).await?;
-            Ok(())
-        })
-    }
-
-    fn stored_outcome(&mut self, device_seq: u64) -> StoreResult<Option<StoredOutcome>> {
-        let dev = &self.device;
-        self.on(async |c| {
-            let stmt = c
-                .prepare_cached(
-                    "SELECT status, code FROM events WHERE device_id = $1 AND device_seq = $2",
-                )
-                .await?;
-            let Some(r) = c.query_opt(&stmt, &[dev, &saturating(device_seq)]).await? else {
-                return Ok(None);
-            };
-            let status: &str = r.try_get(0)?;
-            let code: Option<&str> = r.try_get(1)?;
-            Ok(enum_from(status).map(|s| (s, code.and_then(enum_from))))
-        })
-    }
-
-    fn logged_facts(
-        &mut self,
-        intent_keys: &[&str],
-        event_ids: &[EventId],
-    ) -> StoreResult<LoggedFacts> {
-        let ids: Vec<String> = event_ids.iter().map(ToString::to_string).collect();
-        self.on(async |c| {
-            let by_key = c
-                .prepare_cached(
-                    "SELECT intent_key, fingerprint, event_id FROM intents
-                     WHERE intent_key = ANY($1)",
-                )
-                .await?;
-            let by_id = c
-                .prepare_cached(
-                    "SELECT DISTINCT ON (event_id) event_id, intent_key FROM events
-                     WHERE event_id = ANY($1)",
-                )
-                .await?;
-            // Both queries go out in one round trip.
-            let (keys, ids): ([&(dyn ToSql + Sync); 1], [&(dyn ToSql + Sync); 1]) =
-                ([&intent_keys], [&ids]);
-            let (intents, logged) = futures::join!(c.query(&by_key, &keys), c.query(&by_id, &ids));
-            let mut facts = LoggedFacts::default();
-            for r in intents? {
-                facts.intents.insert(
-                    r.try_get(0)?,
-                    KnownIntent {
-                        fingerprint: r.try_get(1)?,
-                        event_id: id(r.try_get::<_, &str>(2)?)?,
-                    },
-                );
-            }
-            for r in logged? {
-                facts
-                    .event_intents
-                    .insert(id(r.try_get::<_, &str>(0)?)?, r.try_get(1)?);
-            }
-            Ok(facts)
-        })
-    }
-
-    fn stop(&mut self, stop: StopId) -> StoreResult<Option<StopRecord>> {
-        self.on(async |c| load_stop(c, stop).await)
-    }
-
-    fn evidence_head(&mut self) -> StoreResult<String> {
-        let dev = &self.device;
-        self.on(async |c| {
-            let stmt = c
-                .prepare_cached("SELECT evidence_head FROM devices WHERE device_id = $1")
-                .await?;
-            Ok(c.query_one(&stmt, &[dev]).await?.try_get(0)?)
-        })
-    }
-
-    fn plan_access_notes(&mut self, stop: StopId) -> StoreResult<Option<String>> {
-        self.on(async |c| {
-            let stmt = c
-                .prepare_cached(
-                    "SELECT r.plan_json FROM stops s JOIN routes r ON r.route_id = s.route_id
-                     WHERE s.stop_id = $1",
-                )
-                .await?;
-            let Some(r) = c.query_opt(&stmt, &[&stop.to_string()]).await? else {
-                return Ok(None);
-            };
-            let plan: RouteAssigned = json(r.try_get::<_, &str>(0)?)?;
-            Ok(plan
-                .stops
-                .into_iter()
-                .find(|s| s.stop_id == stop)
-                .and_then(|s| s.access_notes))
-        })
-    }
-
-    fn skew_escalation_open(&mut self) -> StoreResult<bool> {
-        let dev = &self.device;
-        self.on(async |c| {
-            let stmt = c
-                .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM escalations
-                     WHERE device_id = $1 AND kind = 'clock_skew' AND NOT resolved)",
-                )
-                .await?;
-            Ok(c.query_one(&stmt, &[dev]).await?.try_get(0)?)
-        })
-    }
-
-    fn savepoint(&mut self) -> StoreResult<()> {
-        let next = match self.pending.get() {
-            Pending::Nothing => Pending::Savepoint,
-            Pending::Release => Pending::ReleaseThenSavepoint,
-            already => {
-                return Err(StoreError::Fatal(format!(
-                    "savepoint opened twice (pending {already:?})"
-                )));
-            }
-        };
-        self.pending.set(next);
-        Ok(())
-    }
-
-    fn release(&mut self) -> StoreResult<()> {
-        match self.pending.get() {
-            // Nothing ran inside the savepoint: there is nothing to keep.
-            Pending::Savepoint => self.pending.set(Pending::Nothing),
-            Pending::ReleaseThenSavepoint => self.pending.set(Pending::Release),
-            _ => self.pending.set(Pending::Release),
-        }
-        Ok(())
-    }
-
-    fn rollback(&mut self) -> StoreResult<()> {
-        match self.pending.get() {
-            // Nothing ran inside the savepoint: there is nothing to undo.
-            Pending::Savepoint => {
-                self.pending.set(Pending::Nothing);
-                Ok(())
-            }
-            Pending::ReleaseThenSavepoint => {
-                self.pending.set(Pending::Release);
-                Ok(())
-            }
-            _ => self.on(async |c| {
-                Ok(
-                    c.batch_execute("ROLLBACK TO SAVEPOINT event; RELEASE SAVEPOINT event")
-                        .await?,
-                )
-            }),
-        }
-    }
-
-    fn record_event(&mut self, row: &DeviceEventRow<'_>) -> StoreResult<()> {
-        let dev = &self.device;
-        self.on(async |c| {
-            let env = row.envelope;
-            let event_id = env.event_id.to_string();
-            let stmt = c
-                .prepare_cached(
-                    "INSERT INTO events (event_id, device_id, device_seq, intent_key, fingerprint,
-                         kind, stop_id, hlc_wall, hlc_logical, device_time_ms, received_at_ms,
-                         clock_offset_ms, status, code, payload)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-                )
-                .await?;
-            let (seq, kind, stop) = (
-                saturating(env.device_seq),
-                env.payload.kind(),
-                env.payload.stop_id().map(|s| s.to_string()),
-            );
-            let (wall, logical, device_time, received) = (
-                saturating(env.hlc.wall_ms),
-                i64::from(env.hlc.logical),
-                saturating(env.device_time_ms),
-                saturating(row.received_at_ms),
-            );
-            let (status, code) = (status_str(row.status), row.code.map(|c| c.as_str()));
-            let params: [&(dyn ToSql + Sync); 15] = [
-                    &event_id,
-                    dev,
-                    &seq,
-                    &env.intent_key,
-                    &row.fingerprint,
-                    &kind,
-                    &stop,
-                    &wall,
-                    &logical,
-                    &device_time,
-                    &received,
-                    &row.clock_offset_ms,
-                    &status,
-                    &code,
-                    &row.payload_json,
-            ];
-            let logged = c.execute(&stmt, &params);
-            if row.record_intent {
-                let stmt = c
-                    .prepare_cached(
-                        "INSERT INTO intents (intent_key, fingerprint, event_id) VALUES ($1, $2, $3)",
-                    )
-                    .await?;
-                // Both inserts go out in one round trip; the log row is sent first.
-                let params: [&(dyn ToSql + Sync); 3] =
-                    [&env.intent_key, &row.fingerprint, &event_id];
-                let intent = c.execute(&stmt, &params);
-                let (logged, intent) = futures::join!(logged, intent);
-                logged?;
-                intent?;
-            } else {
-                logged.await?;
-            }
-            if let Some(head) = row.evidence_head {
-                let stmt = c
-                    .prepare_cached("UPDATE devices SET evidence_head = $2 WHERE device_id = $1")
-                    .await?;
-                c.execute(&stmt, &[dev, &head]).await?;
-            }
-            Ok(())
-        })
-    }
-
-    fn open_escalation(&mut self, esc: &EscalationRecord<'_>) -> StoreResult<()> {
-        self.on(async |c| insert_escalation(c, esc).await)
-    }
-
-    fn save_stop(&mut self, state: &StopState) -> StoreResult<()> {
-        self.on(async |c| save_stop(c, state).await)
-    }
-
-    fn update_device(&mut self, u: &DeviceSyncUpdate<'_>) -> StoreResult<()> {
-        let dev = &self.device;
-        self.on(async |c| {
-            let stmt = c
-                .prepare_cached(
-                    "UPDATE devices SET last_applied_seq = $2, last_contact_ms = $3,
-                         clock_offset_ms = $4, clock_skew_flagged = $5,
-                         queue_json = COALESCE($6, queue_json),
-                         events_rejected = events_rejected + $7,
-                         events_conflicted = events_conflicted + $8
-                     WHERE device_id = $1",
-                )
-                .await?;
-            c.execute(
-                &stmt,
-                &[
-                    dev,
-                    &saturating(u.last_applied_seq),
-                    &saturating(u.contact_ms),
-                    &u.clock_offset_ms,
-                    &u.clock_skew_flagged,
-                    &u.queue_json,
-                    &saturating(u.rejected),
-                    &saturating(u.conflicted),
-                ],
-            )
-            .await?;
-            Ok(())
-        })
-    }
 }
 
 impl OfficeUnit for PgOffice<'_> {

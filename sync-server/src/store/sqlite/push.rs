@@ -1,17 +1,16 @@
 //! The push unit of work on SQLite: one IMMEDIATE transaction per request (the single writer
-//! connection serialises pushes, so a device needs no row lock), one SAVEPOINT per event.
-//! It only reads and writes what the push algorithm asks for; the statements are cached.
+//! connection serialises pushes, so a device needs no row lock), committed whole or not at
+//! all. It only reads and writes what the push algorithm asks for; the statements are cached.
 
 use super::{SqlResult, db};
 use super::{SqliteStore, enum_from, enum_str, to_json};
 use crate::merge::{KnownIntent, StopRecord};
 use crate::push::status_str;
 use crate::store::{
-    DeviceEventRow, DeviceSyncUpdate, EscalationRecord, LoggedFacts, PushUnit, PushWork,
-    StoredOutcome,
+    DeviceEventRow, DeviceSyncUpdate, EscalationRecord, PushFacts, PushScope, PushUnit, PushWork,
 };
 use doorstep_shared::event::RouteAssigned;
-use doorstep_shared::{CourierId, DeviceId, EscalationId, EventId, StopId, StopState};
+use doorstep_shared::{CourierId, DeviceId, EscalationId, StopId, StopState};
 use rusqlite::{Connection, OptionalExtension, params};
 
 impl SqliteStore {
@@ -47,42 +46,17 @@ impl PushUnit for SqlitePush<'_> {
         })
     }
 
-    fn lock_stops(&mut self, _stops: &[StopId]) -> crate::store::StoreResult<()> {
+    fn prepare(&mut self, scope: &PushScope<'_>) -> crate::store::StoreResult<PushFacts> {
+        // The IMMEDIATE transaction already holds the database's only write lock: there is
+        // nothing more to lock, only to read.
         db(|| {
-            Ok(()) // the IMMEDIATE transaction already holds the database's only write lock
-        })
-    }
-
-    fn lock_intents(&mut self, _intent_keys: &[&str]) -> crate::store::StoreResult<()> {
-        Ok(()) // the IMMEDIATE transaction already holds the database's only write lock
-    }
-
-    fn stored_outcome(
-        &mut self,
-        device_seq: u64,
-    ) -> crate::store::StoreResult<Option<StoredOutcome>> {
-        db(|| {
-            let row: Option<(String, Option<String>)> = self
-                .conn
-                .prepare_cached(
-                    "SELECT status, code FROM events WHERE device_id = ?1 AND device_seq = ?2",
-                )?
-                .query_row(params![self.device, seq_param(device_seq)], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()?;
-            Ok(row.and_then(|(s, c)| Some((enum_from(&s)?, c.and_then(|c| enum_from(&c))))))
-        })
-    }
-
-    fn logged_facts(
-        &mut self,
-        intent_keys: &[&str],
-        event_ids: &[EventId],
-    ) -> crate::store::StoreResult<LoggedFacts> {
-        db(|| {
-            let mut facts = LoggedFacts::default();
-            for key in intent_keys {
+            let mut facts = PushFacts::default();
+            for stop in scope.stops {
+                if let Some(record) = load_stop(self.conn, *stop)? {
+                    facts.stops.insert(*stop, record);
+                }
+            }
+            for key in scope.intent_keys {
                 if let Some(known) = known_intent(self.conn, key)? {
                     facts.intents.insert((*key).to_owned(), known);
                 }
@@ -90,19 +64,32 @@ impl PushUnit for SqlitePush<'_> {
             let mut by_id = self
                 .conn
                 .prepare_cached("SELECT intent_key FROM events WHERE event_id = ?1 LIMIT 1")?;
-            for id in event_ids {
+            for id in scope.event_ids {
                 let intent: Option<String> =
                     by_id.query_row([id.to_string()], |r| r.get(0)).optional()?;
                 if let Some(intent) = intent {
                     facts.event_intents.insert(*id, intent);
                 }
             }
+            let mut stored = self.conn.prepare_cached(
+                "SELECT status, code FROM events WHERE device_id = ?1 AND device_seq = ?2",
+            )?;
+            for seq in scope.duplicate_seqs {
+                let row: Option<(String, Option<String>)> = stored
+                    .query_row(params![self.device, seq_param(*seq)], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .optional()?;
+                if let Some((status, code)) = row
+                    && let Some(status) = enum_from(&status)
+                {
+                    facts
+                        .stored
+                        .insert(*seq, (status, code.and_then(|c| enum_from(&c))));
+                }
+            }
             Ok(facts)
         })
-    }
-
-    fn stop(&mut self, stop: StopId) -> crate::store::StoreResult<Option<StopRecord>> {
-        db(|| load_stop(self.conn, stop))
     }
 
     fn evidence_head(&mut self) -> crate::store::StoreResult<String> {
@@ -140,28 +127,6 @@ impl PushUnit for SqlitePush<'_> {
             "SELECT EXISTS (SELECT 1 FROM escalations WHERE device_id = ?1 AND kind = 'clock_skew' AND resolved = 0)",
         )?
         .query_row([&self.device], |r| r.get(0))?)
-        })
-    }
-
-    fn savepoint(&mut self) -> crate::store::StoreResult<()> {
-        db(|| {
-            self.conn.prepare_cached("SAVEPOINT event")?.execute([])?;
-            Ok(())
-        })
-    }
-
-    fn release(&mut self) -> crate::store::StoreResult<()> {
-        db(|| {
-            self.conn.prepare_cached("RELEASE event")?.execute([])?;
-            Ok(())
-        })
-    }
-
-    fn rollback(&mut self) -> crate::store::StoreResult<()> {
-        db(|| {
-            self.conn.prepare_cached("ROLLBACK TO event")?.execute([])?;
-            self.conn.prepare_cached("RELEASE event")?.execute([])?;
-            Ok(())
         })
     }
 
