@@ -36,6 +36,9 @@ use std::time::{Duration, Instant};
 // Throughput phase.
 const TP_DEVICES: usize = 16;
 const TP_BATCH: usize = 500;
+/// Stops on each throughput device's route: a long courier day. The events cycle through them, five
+/// stop events per visit, so each stop collects about 100 events over the run.
+const TP_STOPS: usize = 200;
 /// Interleaved rounds; each is one raw run and one end-to-end run.
 const ROUNDS: usize = 5;
 /// Batches per device per round.
@@ -219,7 +222,7 @@ fn main() {
     let db_url = format!("sqlite://{}", db.display());
 
     eprintln!("push bench: seeding {TP_DEVICES} + {LAT_DEVICES} couriers …");
-    let small = demo_seed(&db_url, TP_DEVICES, 40, 7);
+    let small = demo_seed(&db_url, TP_DEVICES, TP_STOPS, 7);
     let large = demo_seed(&db_url, LAT_DEVICES, 2, 8);
     let server = Server::start(&db_url);
     eprintln!("push bench: server pid {} at {}", server.pid(), server.base);

@@ -35,6 +35,8 @@ use std::time::{Duration, Instant};
 
 const TP_DEVICES: usize = 16;
 const TP_BATCH: usize = 500;
+/// Stops on each throughput device's route, as in the SQLite bench.
+const TP_STOPS: usize = 200;
 const ROUNDS: usize = 5;
 /// Batches per device per round.
 const TP_BATCHES: usize = 2;
@@ -208,7 +210,7 @@ fn run_scenario(cluster: &doorstep_test_postgres::TestCluster, s: &Scenario) -> 
     // The raw side's schema is the server's, created by the server's own code.
     drop(doorstep_server::store::postgres::PgStore::connect(&raw_db).expect("migrate raw db"));
     eprintln!("push_postgres bench: {} replica(s): seeding …", s.replicas);
-    let small = demo_seed(&db, TP_DEVICES, 40, 7);
+    let small = demo_seed(&db, TP_DEVICES, TP_STOPS, 7);
     let large = s.latency.then(|| demo_seed(&db, LAT_DEVICES, 2, 8));
     let servers: Vec<Server> = (0..s.replicas).map(|_| Server::start(&db)).collect();
     let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
