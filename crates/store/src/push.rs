@@ -524,4 +524,79 @@ mod tests {
         let _ = age_on_arrival_ms(0, extreme);
         let _ = age_on_arrival_ms(u64::MAX, extreme);
     }
+
+    fn located(seq: u64) -> EventEnvelope {
+        use doorstep_shared::event::{GeoPoint, LocationFixed};
+        let payload = EventPayload::LocationFixed(LocationFixed {
+            location: GeoPoint {
+                lat: 52.5,
+                lon: 13.4,
+            },
+            accuracy_m: 5.0,
+            fix_time_ms: 1_000 + seq,
+        });
+        let device = doorstep_shared::DeviceId(uuid::Uuid::from_u128(3));
+        EventEnvelope {
+            event_id: EventId::from_parts(1_000 + seq, [seq as u8; 10]),
+            device_id: device,
+            device_seq: seq,
+            intent_key: doorstep_shared::intent::intent_key(&payload, &device),
+            schema_version: 1,
+            device_time_ms: 1_000 + seq,
+            hlc: doorstep_shared::HlcStamp {
+                wall_ms: 1_000 + seq,
+                logical: 0,
+            },
+            blob_digests: vec![],
+            payload,
+        }
+    }
+
+    fn request(seqs: &[u64]) -> PushRequest {
+        PushRequest {
+            device_id: doorstep_shared::DeviceId(uuid::Uuid::from_u128(3)),
+            sent_at_ms: 1_000,
+            events: seqs.iter().map(|s| located(*s)).collect(),
+            queue: None,
+        }
+    }
+
+    const AT: PushContext = PushContext {
+        received_at_ms: 1_000,
+        clock_offset_ms: 0,
+    };
+
+    #[test]
+    fn a_rolled_back_request_answers_what_was_sent_before_and_defers_the_next_event() {
+        let out = deferred(&request(&[5, 3, 4, 6]), 3, AT);
+        let got: Vec<(u64, PushStatus)> = out
+            .response
+            .results
+            .iter()
+            .map(|r| (r.device_seq, r.status))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(3, PushStatus::Duplicate), (4, PushStatus::Deferred)],
+            "sorted by device_seq; nothing after the deferred event is answered"
+        );
+        assert_eq!(out.response.last_applied_seq, 3);
+        assert_eq!(out.response.results[1].code, Some(ProblemCode::StorageBusy));
+        assert_eq!(
+            out.effects.outcomes,
+            vec![
+                ("location_fixed", "duplicate"),
+                ("location_fixed", "deferred")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rolled_back_request_that_starts_past_the_cursor_is_a_gap() {
+        let out = deferred(&request(&[7, 8]), 3, AT);
+        assert_eq!(out.response.results.len(), 1);
+        assert_eq!(out.response.results[0].status, PushStatus::Gap);
+        assert_eq!(out.response.results[0].code, Some(ProblemCode::SequenceGap));
+        assert!(out.effects.outcomes.is_empty());
+    }
 }
