@@ -249,6 +249,7 @@ impl<S: Store> App<S> {
             device,
             &req,
             &outcome.response,
+            outcome.queue.clone(),
             outcome.effects.escalations_opened,
         ));
         self.metrics

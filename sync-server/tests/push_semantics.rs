@@ -513,3 +513,52 @@ async fn client_times_at_the_integer_limits_are_judged_without_overflow() {
     assert!(r.clock_offset_ms < 0, "{}", r.clock_offset_ms);
     assert_eq!(r.results[0].status, PushStatus::Applied);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_drained_its_queue_reads_zero_queued() {
+    use doorstep_shared::protocol::DeviceQueueReport;
+    let w = World::new();
+    let mut d = w.device(0, 7).await;
+    let stops = w.stops(0);
+    // Six events queued; the device sends four, then the last two, reporting its queue as it
+    // is when it sends (the request's own events still in it).
+    let events: Vec<EventEnvelope> = (0..6)
+        .map(|i| d.scan(stops[i % 3], &format!("PKG-Q{i}"), ScanPhase::Loaded))
+        .collect();
+    let report = |queued: u64| DeviceQueueReport {
+        queued_events: queued,
+        oldest_unsynced_ms: Some(30_000),
+        photos_pending: 1,
+        rejected_events: 0,
+    };
+    let mut first = d.request(events[..4].to_vec());
+    first.queue = Some(report(6));
+    w.api.push(&d.token, &first, Encoding::Identity).await;
+    let health = w.api.device(d.id).await;
+    let queue = health.queue.expect("a queue was reported");
+    assert_eq!(queue.queued_events, 2, "{queue:?}");
+    assert!(
+        queue.oldest_unsynced_ms.is_some_and(|age| age < 30_000),
+        "what is left is newer than the settled events: {queue:?}"
+    );
+
+    let mut last = d.request(events[4..].to_vec());
+    last.queue = Some(report(2));
+    let answer = w.api.push(&d.token, &last, Encoding::Identity).await;
+    assert_eq!(answer.last_applied_seq, 6);
+    let queue = w
+        .api
+        .device(d.id)
+        .await
+        .queue
+        .expect("a queue was reported");
+    assert_eq!(
+        queue,
+        DeviceQueueReport {
+            queued_events: 0,
+            oldest_unsynced_ms: None,
+            photos_pending: 1,
+            rejected_events: 0,
+        }
+    );
+}

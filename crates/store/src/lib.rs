@@ -10,6 +10,7 @@
 //! told; it never decides an outcome, so SQLite and PostgreSQL cannot drift apart.
 
 pub mod dashboard;
+pub mod device_queue;
 pub mod error;
 pub mod evidence;
 pub mod merge;

@@ -3,7 +3,7 @@
 
 use crate::merge::NewEscalation;
 use doorstep_shared::event::{EventPayload, ProofCaptured, RouteAssigned};
-use doorstep_shared::protocol::PushResponse;
+use doorstep_shared::protocol::{DeviceQueueReport, PushResponse};
 use doorstep_shared::{BlobDigest, CourierId, DeviceId, EventId, HlcStamp};
 
 /// An authenticated device.
@@ -44,6 +44,9 @@ pub struct PushEffects {
 pub struct PushOutcome {
     pub response: PushResponse,
     pub effects: PushEffects,
+    /// The device's queue as the server stored it: the reported one, less what the answer
+    /// settled (`None` when nothing was reported or nothing was stored).
+    pub queue: Option<DeviceQueueReport>,
 }
 
 /// The answer to a device asking for one route.

@@ -13,6 +13,7 @@
 //! ([`PushUnit::prepare`]); the stops are folded in memory ([`StopCache`]) and each changed
 //! stop is written once, before the commit.
 
+use crate::device_queue::queue_after;
 use crate::error::{StoreError, StoreResult};
 use crate::merge::{EventContext, KnownIntent, StopRecord, decide_device_event, skew_escalation};
 use crate::model::{DeviceAuth, EscalationRecord, PushContext, PushEffects, PushOutcome};
@@ -140,6 +141,7 @@ fn deferred(req: &PushRequest, last: u64, ctx: PushContext) -> PushOutcome {
             results,
         },
         effects,
+        queue: None,
     }
 }
 
@@ -276,13 +278,33 @@ fn push_in(
     }
 
     run.stops.flush(unit)?;
-    let queue = req.queue.as_ref().map(serde_json_string).transpose()?;
+    let queue = req
+        .queue
+        .as_ref()
+        .map(|reported| {
+            let ages: HashMap<u64, u64> = req
+                .events
+                .iter()
+                .map(|e| {
+                    let age =
+                        age_on_arrival_ms(e.device_time_ms, ctx).clamp(0, i128::from(u64::MAX));
+                    (e.device_seq, u64::try_from(age).unwrap_or(u64::MAX))
+                })
+                .collect();
+            let answered: Vec<(PushStatus, u64)> = results
+                .iter()
+                .map(|r| (r.status, ages.get(&r.device_seq).copied().unwrap_or(0)))
+                .collect();
+            queue_after(reported, &answered)
+        })
+        .map(|q| serde_json_string(&q).map(|json| (q, json)))
+        .transpose()?;
     unit.update_device(&DeviceSyncUpdate {
         last_applied_seq: last,
         contact_ms: ctx.received_at_ms,
         clock_offset_ms: ctx.clock_offset_ms,
         clock_skew_flagged: skewed,
-        queue_json: queue.as_deref(),
+        queue_json: queue.as_ref().map(|(_, json)| json.as_str()),
         rejected: run.rejected,
         conflicted: run.conflicted,
     })?;
@@ -304,6 +326,7 @@ fn push_in(
             results,
         },
         effects: run.effects,
+        queue: queue.map(|(q, _)| q),
     })
 }
 

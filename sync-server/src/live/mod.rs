@@ -9,7 +9,7 @@ pub mod peers;
 use crate::store::DeviceAuth;
 use doorstep_shared::StopId;
 use doorstep_shared::dashboard::LiveEvent;
-use doorstep_shared::protocol::{PushRequest, PushResponse, PushStatus};
+use doorstep_shared::protocol::{DeviceQueueReport, PushRequest, PushResponse, PushStatus};
 use tokio::sync::broadcast;
 
 /// How long a live-stream ticket stays valid.
@@ -51,6 +51,7 @@ pub fn push_event(
     device: DeviceAuth,
     req: &PushRequest,
     res: &PushResponse,
+    queue: Option<DeviceQueueReport>,
     escalations_opened: u64,
 ) -> LiveEvent {
     let mut stops: Vec<StopId> = req
@@ -70,7 +71,7 @@ pub fn push_event(
             .iter()
             .filter(|r| r.status == PushStatus::Applied)
             .count() as u32,
-        queue: req.queue.clone(),
+        queue,
         stops,
         escalations_opened: u32::try_from(escalations_opened).unwrap_or(u32::MAX),
     }
