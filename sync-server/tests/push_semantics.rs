@@ -562,3 +562,55 @@ async fn a_device_that_drained_its_queue_reads_zero_queued() {
         }
     );
 }
+
+/// The parcels courier `d`'s route plan names for its first stop, from its own pull.
+async fn planned_parcels(w: &World, d: &harness::Device) -> (doorstep_shared::StopId, String) {
+    let pulled = w.api.pull(&d.token, 0, 0).await;
+    let plan = pulled
+        .changes
+        .iter()
+        .find_map(|c| match &c.payload {
+            EventPayload::RouteAssigned(p) => Some(p.clone()),
+            _ => None,
+        })
+        .expect("the courier's route comes with the first pull");
+    let stop = &plan.stops[0];
+    let parcel = stop.parcels.first().expect("a planned parcel");
+    (stop.stop_id, parcel.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mis_sorted_scan_is_escalated_and_does_not_block_the_parcels_own_courier() {
+    let w = World::new();
+    let mut right = w.device(0, 11).await;
+    let mut wrong = w.device(1, 12).await;
+    let (own_stop, parcel) = planned_parcels(&w, &right).await;
+    // The wrong courier scans the parcel at a stop of its own route.
+    let mis = wrong.scan(w.stops(1)[0], &parcel, ScanPhase::Loaded);
+    let answer = w
+        .api
+        .push(&wrong.token, &wrong.request(vec![mis]), Encoding::Identity)
+        .await;
+    assert_eq!(answer.results[0].status, PushStatus::Rejected, "{answer:?}");
+    assert_eq!(answer.results[0].code, Some(ProblemCode::ParcelMisSorted));
+    assert_eq!(
+        answer.last_applied_seq, 1,
+        "a refused event still advances the sequence"
+    );
+    let escalated = w.api.escalations(false).await;
+    assert!(
+        escalated
+            .iter()
+            .any(|e| e.kind == EscalationKind::ParcelMisSorted && e.device_id == Some(wrong.id)),
+        "{escalated:?}"
+    );
+
+    // The parcel's own courier scans it at its own stop: applied, not a conflict.
+    let own = right.scan(own_stop, &parcel, ScanPhase::Loaded);
+    let answer = w
+        .api
+        .push(&right.token, &right.request(vec![own]), Encoding::Identity)
+        .await;
+    assert_eq!(answer.results[0].status, PushStatus::Applied, "{answer:?}");
+    assert_eq!(answer.results[0].code, None);
+}

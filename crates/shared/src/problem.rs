@@ -67,6 +67,9 @@ pub enum ProblemCode {
     /// The event reuses the `event_id` of an already logged event with another intent: event
     /// ids must be unique (quarantined and escalated).
     EventIdReused,
+    /// A scan of a parcel that is planned for another stop: a mis-sort, escalated; it does not
+    /// take the parcel's scan away from the stop it belongs to.
+    ParcelMisSorted,
     // --- blob upload problems (`/v1/uploads`) ---
     /// No upload session with this id; create a new one.
     UploadNotFound,
@@ -102,6 +105,7 @@ impl ProblemCode {
             | InvalidSignature
             | EvidenceChainBroken
             | EventIdReused
+            | ParcelMisSorted
             | DigestMismatch => 422,
             UploadNotFound => 404,
             UploadExpired => 410,
@@ -147,6 +151,7 @@ impl ProblemCode {
             LateReplay => "late_replay",
             EvidenceChainBroken => "evidence_chain_broken",
             EventIdReused => "event_id_reused",
+            ParcelMisSorted => "parcel_mis_sorted",
             UploadNotFound => "upload_not_found",
             UploadExpired => "upload_expired",
             UploadOffsetMismatch => "upload_offset_mismatch",
@@ -188,6 +193,7 @@ impl ProblemCode {
             LateReplay => "Late replay",
             EvidenceChainBroken => "Evidence chain broken",
             EventIdReused => "Event id reused with another intent",
+            ParcelMisSorted => "Parcel planned for another stop",
             UploadNotFound => "No such upload session",
             UploadExpired => "Upload session expired",
             UploadOffsetMismatch => "Upload offset mismatch",
@@ -241,6 +247,7 @@ mod tests {
             ProblemCode::LateReplay,
             ProblemCode::EvidenceChainBroken,
             ProblemCode::EventIdReused,
+            ProblemCode::ParcelMisSorted,
             ProblemCode::UploadNotFound,
             ProblemCode::UploadExpired,
             ProblemCode::UploadOffsetMismatch,

@@ -246,6 +246,8 @@ pub enum EscalationKind {
     CustomerUnreachable,
     /// An attempt failed for "no access" at a stop with no access instructions on file.
     NoAccessInstructions,
+    /// A courier scanned a parcel that is planned for another stop.
+    ParcelMisSorted,
 }
 
 impl EscalationKind {
@@ -257,7 +259,8 @@ impl EscalationKind {
             | Self::AttemptsExhausted
             | Self::RejectedEvent
             | Self::CustomerUnreachable
-            | Self::NoAccessInstructions => 2,
+            | Self::NoAccessInstructions
+            | Self::ParcelMisSorted => 2,
             Self::AccessNotesDiverged | Self::ClockSkew => 3,
         }
     }

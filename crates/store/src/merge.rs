@@ -36,6 +36,8 @@ pub struct EventContext {
     pub plan_access_notes: Option<String>,
     /// The intent key of an already logged event with this event's `event_id`, if any.
     pub event_id_logged_with: Option<String>,
+    /// For a parcel scan: the stops the parcel is planned for (empty when no plan names it).
+    pub parcel_planned_for: Vec<StopId>,
 }
 
 impl EventContext {
@@ -190,6 +192,11 @@ fn decide_fact(
     stop: Option<&StopRecord>,
     ctx: &EventContext,
 ) -> Decision {
+    if let Some(d) = mis_sort(env, ctx) {
+        // Before the intent: a mis-sorted scan never records the parcel's scan, so the courier
+        // whose stop the parcel is planned for is not blocked by it.
+        return d;
+    }
     let stop_id = env.payload.stop_id();
     if let Some(k) = known {
         return if k.fingerprint == fingerprint(&env.payload) {
@@ -351,6 +358,32 @@ pub fn no_access_escalation(
     })
 }
 
+/// `parcel_mis_sorted`: a scan of a parcel at a stop other than the ones it is planned for.
+fn mis_sort(env: &EventEnvelope, ctx: &EventContext) -> Option<Decision> {
+    let EventPayload::ParcelScanned(scan) = &env.payload else {
+        return None;
+    };
+    if ctx.parcel_planned_for.is_empty() || ctx.parcel_planned_for.contains(&scan.stop_id) {
+        return None;
+    }
+    let detail = format!(
+        "parcel {} was scanned for stop {}, but it is planned for another stop",
+        scan.parcel, scan.stop_id
+    );
+    Some(Decision {
+        escalations: vec![NewEscalation {
+            kind: EscalationKind::ParcelMisSorted,
+            stop_id: Some(scan.stop_id),
+            detail: detail.clone(),
+        }],
+        ..Decision::settled(
+            PushStatus::Rejected,
+            Some(ProblemCode::ParcelMisSorted),
+            Some(detail),
+        )
+    })
+}
+
 /// `clock_skew`: the device's clock is off by more than the bound; one open escalation per
 /// device at a time.
 pub fn skew_escalation(clock_offset_ms: i64, already_open: bool) -> Option<NewEscalation> {
@@ -399,6 +432,7 @@ mod tests {
         evidence_head: None,
         plan_access_notes: None,
         event_id_logged_with: None,
+        parcel_planned_for: Vec::new(),
     };
 
     fn env(seq: u64, payload: EventPayload) -> EventEnvelope {
@@ -596,6 +630,41 @@ mod tests {
         assert_eq!(d.new_state.unwrap().status(), StopStatus::AttemptsExhausted);
         let kinds: Vec<_> = d.escalations.iter().map(|e| e.kind).collect();
         assert_eq!(kinds, vec![EscalationKind::AttemptsExhausted]);
+    }
+
+    #[test]
+    fn a_scan_of_a_parcel_planned_for_another_stop_is_a_mis_sort_that_records_no_intent() {
+        let other = StopId(uuid::Uuid::from_u128(5));
+        let elsewhere = EventContext {
+            parcel_planned_for: vec![other],
+            ..NO_CTX
+        };
+        let e = env(1, scan(ScanPhase::Loaded));
+        let d = decide_device_event(&e, COURIER, None, Some(&record(&[])), &elsewhere);
+        assert_eq!(
+            (d.status, d.code),
+            (PushStatus::Rejected, Some(ProblemCode::ParcelMisSorted))
+        );
+        assert_eq!(kinds(&d), vec![EscalationKind::ParcelMisSorted]);
+        assert!(d.new_state.is_none() && !d.record_intent);
+        // Even when the parcel's own stop already recorded the scan's intent: a mis-sort, not
+        // a conflict with the right courier's scan.
+        let known = KnownIntent {
+            fingerprint: "the right courier's scan".into(),
+            event_id: EventId::from_parts(9, [9; 10]),
+        };
+        let d = decide_device_event(&e, COURIER, Some(&known), Some(&record(&[])), &elsewhere);
+        assert_eq!(d.code, Some(ProblemCode::ParcelMisSorted));
+
+        // Planned here (and maybe elsewhere too), or named by no plan: the usual rules.
+        for planned in [vec![STOP], vec![other, STOP], vec![]] {
+            let ctx = EventContext {
+                parcel_planned_for: planned.clone(),
+                ..NO_CTX
+            };
+            let d = decide_device_event(&e, COURIER, None, Some(&record(&[])), &ctx);
+            assert_eq!(d.status, PushStatus::Applied, "planned for {planned:?}");
+        }
     }
 
     #[test]

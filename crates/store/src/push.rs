@@ -202,6 +202,13 @@ fn push_in(
     let stops: BTreeSet<StopId> = fresh().filter_map(|e| e.payload.stop_id()).collect();
     let intent_keys: BTreeSet<&str> = fresh().map(|e| e.intent_key.as_str()).collect();
     let event_ids: BTreeSet<EventId> = fresh().map(|e| e.event_id).collect();
+    let parcels: BTreeSet<&str> = fresh()
+        .filter_map(|e| match &e.payload {
+            EventPayload::ParcelScanned(s) => Some(s.parcel.as_str()),
+            _ => None,
+        })
+        .collect();
+    let parcels: Vec<&str> = parcels.into_iter().collect();
     let duplicate_seqs: BTreeSet<u64> = events
         .iter()
         .map(|(e, _)| e.device_seq)
@@ -218,12 +225,14 @@ fn push_in(
         intent_keys: &intent_keys,
         event_ids: &event_ids,
         duplicate_seqs: &duplicate_seqs,
+        parcels: &parcels,
     })?;
     let PushFacts {
         stops: known_stops,
         intents,
         event_intents,
         stored,
+        parcel_stops,
     } = prior;
 
     let skewed = ctx.clock_offset_ms.unsigned_abs() > CLOCK_SKEW_BOUND_MS.unsigned_abs();
@@ -238,6 +247,7 @@ fn push_in(
         stops: StopCache::of(known_stops),
         intents,
         prior_event_intents: event_intents,
+        parcel_stops,
         logged_ids: HashMap::new(),
         rejected: 0,
         conflicted: 0,
@@ -348,6 +358,8 @@ struct Run {
     prior_event_intents: HashMap<EventId, String>,
     /// Event ids logged by this request, with their intent.
     logged_ids: HashMap<EventId, String>,
+    /// The stops plans name the request's scanned parcels for.
+    parcel_stops: HashMap<String, Vec<StopId>>,
     rejected: u64,
     conflicted: u64,
 }
@@ -450,6 +462,11 @@ impl Run {
             event_id_logged_with,
             ..EventContext::default()
         };
+        if let EventPayload::ParcelScanned(s) = &env.payload
+            && let Some(stops) = self.parcel_stops.get(s.parcel.as_str())
+        {
+            ctx.parcel_planned_for = stops.clone();
+        }
         if EventContext::wants_evidence_head(env) {
             ctx.evidence_head = Some(unit.evidence_head()?);
         }

@@ -53,6 +53,8 @@ pub struct PushScope<'a> {
     pub event_ids: &'a [EventId],
     /// The `device_seq`s of the request's events the device already sent.
     pub duplicate_seqs: &'a [u64],
+    /// The parcels the fresh events scan.
+    pub parcels: &'a [&'a str],
 }
 
 /// What the store holds, before the request, of a [`PushScope`]'s keys.
@@ -66,6 +68,8 @@ pub struct PushFacts {
     pub event_intents: HashMap<EventId, String>,
     /// `device_seq` → the outcome stored when it was first processed.
     pub stored: HashMap<u64, StoredOutcome>,
+    /// Parcel → the stops route plans name it for (a parcel no plan names is missing).
+    pub parcel_stops: HashMap<String, Vec<StopId>>,
 }
 
 /// What the device row says once a push request is done.

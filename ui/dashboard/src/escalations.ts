@@ -24,6 +24,7 @@ const HINT: Record<Escalation["kind"], string> = {
   clock_skew: "A device clock is off by more than the bound.",
   customer_unreachable: "Two contact attempts failed: reschedule, return to depot or try again.",
   no_access_instructions: "The courier could not get in and there are no access instructions: ask the customer for a door code or gate instructions.",
+  parcel_mis_sorted: "A courier scanned a parcel that belongs to another stop: get it to the right courier. The right courier's own scan is not blocked.",
 };
 
 /** A form whose submissions share one Action while the request body is unchanged. */

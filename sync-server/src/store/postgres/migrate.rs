@@ -10,7 +10,10 @@
 use super::{PgError, PgResult};
 
 /// The migrations in order; never edit one that has shipped, append a new one.
-pub(super) const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+pub(super) const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_stop_parcels.sql"),
+];
 
 /// The schema version this server writes and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

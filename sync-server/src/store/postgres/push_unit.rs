@@ -338,6 +338,7 @@ impl PushUnit for PgPush<'_> {
             .map(|s| saturating(*s))
             .collect();
         let keys = scope.intent_keys;
+        let parcels = scope.parcels;
         self.on(async |c| {
             let lock_stops = c
                 .prepare_cached(
@@ -379,22 +380,34 @@ impl PushUnit for PgPush<'_> {
                 )
                 .await?;
             // Polled in this order, so sent in this order (the locks first), in one round trip.
+            let planned = c
+                .prepare_cached("SELECT parcel, stop_id FROM stop_parcels WHERE parcel = ANY($1)")
+                .await?;
             let stop_params: [&(dyn ToSql + Sync); 1] = [&stops];
+            let parcel_params: [&(dyn ToSql + Sync); 1] = [&parcels];
             let key_params: [&(dyn ToSql + Sync); 1] = [&keys];
             let id_params: [&(dyn ToSql + Sync); 1] = [&ids];
             let seq_params: [&(dyn ToSql + Sync); 2] = [&dev, &seqs];
-            let (stop_rows, assigned_rows, locked, intent_rows, id_rows, stored_rows) = futures::join!(
+            let (stop_rows, assigned_rows, locked, intent_rows, id_rows, stored_rows, planned_rows) = futures::join!(
                 query_if(c, !stops.is_empty(), &lock_stops, &stop_params),
                 query_if(c, !stops.is_empty(), &assigned, &stop_params),
                 query_if(c, !keys.is_empty(), &lock_keys, &key_params),
                 query_if(c, !keys.is_empty(), &by_key, &key_params),
                 query_if(c, !ids.is_empty(), &by_id, &id_params),
                 query_if(c, !seqs.is_empty(), &stored, &seq_params),
+                query_if(c, !parcels.is_empty(), &planned, &parcel_params),
             );
             let (stop_rows, assigned_rows) = (stop_rows?, assigned_rows?);
             locked?;
             let (intent_rows, id_rows, stored_rows) = (intent_rows?, id_rows?, stored_rows?);
             let mut facts = PushFacts::default();
+            for r in planned_rows? {
+                facts
+                    .parcel_stops
+                    .entry(r.try_get(0)?)
+                    .or_default()
+                    .push(id(r.try_get::<_, &str>(1)?)?);
+            }
             for r in stop_rows {
                 let stop: StopId = id(r.try_get::<_, &str>(0)?)?;
                 let state = StopState::from_bytes(r.try_get::<_, &[u8]>(1)?)

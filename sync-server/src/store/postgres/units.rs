@@ -265,6 +265,26 @@ impl OfficeUnit for PgOffice<'_> {
                         ],
                     )
                     .await?;
+                    // The plan's parcels per stop, as this version names them.
+                    let (mut stops, mut parcels, mut of) = (Vec::new(), Vec::new(), Vec::new());
+                    for s in &plan.stops {
+                        stops.push(s.stop_id.to_string());
+                        for p in &s.parcels {
+                            parcels.push(p.as_str().to_owned());
+                            of.push(s.stop_id.to_string());
+                        }
+                    }
+                    c.execute(
+                        "DELETE FROM stop_parcels WHERE stop_id = ANY($1)",
+                        &[&stops],
+                    )
+                    .await?;
+                    c.execute(
+                        "INSERT INTO stop_parcels (parcel, stop_id)
+                         SELECT * FROM UNNEST($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+                        &[&parcels, &of],
+                    )
+                    .await?;
                 }
                 OfficeWrite::PlaceStop { stop, route } => {
                     c.execute(

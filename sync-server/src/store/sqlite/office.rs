@@ -187,6 +187,17 @@ fn save_plan(tx: &Connection, plan: &RouteAssigned) -> SqlResult<()> {
              version = excluded.version, plan_json = excluded.plan_json",
         params![plan.route_id.to_string(), plan.courier_id.to_string(), plan.day, plan.version, to_json(plan)?],
     )?;
+    // The plan's parcels per stop, as this version names them.
+    let mut clear = tx.prepare_cached("DELETE FROM stop_parcels WHERE stop_id = ?1")?;
+    let mut add =
+        tx.prepare_cached("INSERT OR IGNORE INTO stop_parcels (parcel, stop_id) VALUES (?1, ?2)")?;
+    for stop in &plan.stops {
+        let id = stop.stop_id.to_string();
+        clear.execute([&id])?;
+        for parcel in &stop.parcels {
+            add.execute(params![parcel.as_str(), id])?;
+        }
+    }
     Ok(())
 }
 

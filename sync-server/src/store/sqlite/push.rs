@@ -88,6 +88,17 @@ impl PushUnit for SqlitePush<'_> {
                         .insert(*seq, (status, code.and_then(|c| enum_from(&c))));
                 }
             }
+            let mut planned = self
+                .conn
+                .prepare_cached("SELECT stop_id FROM stop_parcels WHERE parcel = ?1")?;
+            for parcel in scope.parcels {
+                let stops = planned
+                    .query_map([parcel], |r| super::id::<StopId>(r.get(0)?))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                if !stops.is_empty() {
+                    facts.parcel_stops.insert((*parcel).to_owned(), stops);
+                }
+            }
             Ok(facts)
         })
     }
