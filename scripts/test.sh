@@ -37,7 +37,7 @@ cargo test --workspace --features "$FEATURES" --locked
 step "the black-box server tests again, on PostgreSQL (a private cluster each test process starts and stops; same build)"
 # The test executables the step above built, run again: asking cargo for a subset of tests would
 # resolve other features for it and compile again.
-PG_SUITES="push_semantics crash_recovery office bad_input proof_at_push refusals"
+PG_SUITES="push_semantics crash_recovery office bad_input proof_at_push refusals orders"
 cargo test --workspace --features "$FEATURES" --locked --no-run --message-format=json |
     python3 -c '
 import json, sys

@@ -1,4 +1,4 @@
-//! Secrets: device tokens, dispatcher tokens and enrollment codes. Only SHA-256 hashes are
+//! Secrets: device, dispatcher and integration tokens and enrollment codes. Only SHA-256 hashes are
 //! stored; the secret itself is shown once and never logged.
 
 use rand::Rng;
@@ -40,6 +40,11 @@ pub fn new_device_token(rng: &mut impl Rng) -> Secret {
 /// A dispatcher bearer token (256 bits).
 pub fn new_dispatcher_token(rng: &mut impl Rng) -> Secret {
     generate("dsp_", 32, rng)
+}
+
+/// An integration bearer token (256 bits): one shipper's systems.
+pub fn new_integration_token(rng: &mut impl Rng) -> Secret {
+    generate("dsi_", 32, rng)
 }
 
 /// A one-time enrollment code, short enough to type: 4 groups of 4 from an unambiguous alphabet

@@ -18,7 +18,7 @@ pub mod evidence;
 pub mod http;
 pub mod live;
 pub mod metrics;
-pub use doorstep_store::{merge, office, push};
+pub use doorstep_store::{intake, merge, office, push};
 pub mod presence;
 pub mod seed;
 pub mod service;

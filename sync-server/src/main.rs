@@ -145,6 +145,15 @@ enum AdminCommand {
         #[arg(long)]
         name: String,
     },
+    /// Create an integration bearer token for a shipper's systems (`POST /v1/orders`); the
+    /// shipper is created on its first token. A token reaches only its shipper's orders.
+    IntegrationToken {
+        #[command(flatten)]
+        db: DbArg,
+        /// The shipper's name; every token made with the same name belongs to one shipper.
+        #[arg(long)]
+        name: String,
+    },
 }
 
 fn init_tracing() {
@@ -201,7 +210,9 @@ impl Command {
             | Command::DemoSeed { db, .. }
             | Command::Admin {
                 command:
-                    AdminCommand::EnrollCode { db, .. } | AdminCommand::DispatcherToken { db, .. },
+                    AdminCommand::EnrollCode { db, .. }
+                    | AdminCommand::DispatcherToken { db, .. }
+                    | AdminCommand::IntegrationToken { db, .. },
             } => &db.url,
         }
     }
@@ -271,6 +282,22 @@ fn run<S: Store>(command: Command, store: S) -> anyhow::Result<()> {
             println!(
                 "{}",
                 serde_json::json!({ "name": name, "token": token.plain })
+            );
+        }
+        Command::Admin {
+            command: AdminCommand::IntegrationToken { db: _, name },
+        } => {
+            let name = name.trim().to_owned();
+            anyhow::ensure!(!name.is_empty(), "--name must not be empty");
+            let token = auth::new_integration_token(&mut rand::rng());
+            let shipper = store.create_integration(
+                doorstep_shared::ShipperId(uuid::Uuid::now_v7()),
+                &name,
+                &token.hash,
+            )?;
+            println!(
+                "{}",
+                serde_json::json!({ "shipper": name, "shipper_id": shipper, "token": token.plain })
             );
         }
         Command::VerifyProof {

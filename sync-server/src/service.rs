@@ -5,10 +5,11 @@ use crate::auth;
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::store::{
-    DeviceAuth, DispatcherAuth, IdempotencyState, OfficeEvent, OfficeOutcome, PushContext,
-    RouteAccess, Store, StoreError,
+    DeviceAuth, DispatcherAuth, IdempotencyState, IntegrationAuth, OfficeEvent, OfficeOutcome,
+    PushContext, RouteAccess, Store, StoreError,
 };
 use doorstep_shared::event::{EventPayload, SUPPORTED_SCHEMA_VERSIONS};
+use doorstep_shared::order::{MAX_ORDERS_PER_REQUEST, Order, OrderBatch, OrderBatchResponse};
 use doorstep_shared::protocol::{
     EnrollRequest, EnrollResponse, MAX_EVENTS_PER_PUSH, MAX_PULL_WAIT_MS, PullQuery, PullResponse,
     PushRequest, PushResponse, RouteSnapshot,
@@ -199,6 +200,64 @@ impl<S: Store> App<S> {
         blocking(move || store.dispatcher_by_token(&hash))
             .await?
             .ok_or(ApiError::bare(ProblemCode::Unauthorized))
+    }
+
+    pub async fn integration_for_token(&self, token: Option<&str>) -> ApiResult<IntegrationAuth> {
+        let Some(token) = token else {
+            return Err(ApiError::bare(ProblemCode::Unauthorized));
+        };
+        let hash = auth::hash_secret(token);
+        let store = self.store.clone();
+        blocking(move || store.integration_by_token(&hash))
+            .await?
+            .ok_or(ApiError::bare(ProblemCode::Unauthorized))
+    }
+
+    /// A batch of the integration's shipper's orders; one result per order.
+    pub async fn record_orders(
+        &self,
+        who: IntegrationAuth,
+        batch: OrderBatch,
+    ) -> ApiResult<OrderBatchResponse> {
+        if batch.orders.len() > MAX_ORDERS_PER_REQUEST {
+            return Err(ApiError::new(
+                ProblemCode::PayloadTooLarge,
+                format!(
+                    "{} orders in one request; at most {MAX_ORDERS_PER_REQUEST}",
+                    batch.orders.len()
+                ),
+            ));
+        }
+        let now = self.clock.now_ms();
+        let store = self.store.clone();
+        let results = blocking(move || {
+            crate::intake::record_orders(&*store, who.shipper, &batch.orders, now)
+        })
+        .await?;
+        for r in &results {
+            let status = serde_json::to_value(r.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            self.metrics
+                .inc("doorstep_orders_total", &[("status", status.as_str())], 1);
+        }
+        Ok(OrderBatchResponse { results })
+    }
+
+    /// One of the integration's shipper's orders, as its current version holds it.
+    pub async fn order(
+        &self,
+        who: IntegrationAuth,
+        external_id: String,
+    ) -> ApiResult<(u32, Order)> {
+        let store = self.store.clone();
+        let id = external_id.clone();
+        blocking(move || store.order(who.shipper, &id))
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(ProblemCode::NotFound, format!("no order {external_id:?}"))
+            })
     }
 
     /// Whole-request checks, then the store's per-event processing.

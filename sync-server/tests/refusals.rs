@@ -12,6 +12,7 @@ use doorstep_server::blobs::uploads::Uploads;
 use doorstep_server::clock::ManualClock;
 use doorstep_server::seed::{DemoSeed, SeedOptions, seed_demo};
 use doorstep_server::service::App;
+use doorstep_server::store::Store;
 use doorstep_server::store::sqlite::SqliteStore;
 use doorstep_shared::BlobDigest;
 use doorstep_shared::event::GeoPoint;
@@ -137,6 +138,7 @@ struct World {
     blob_router: axum::Router,
     seed: DemoSeed,
     device_token: String,
+    integration_token: String,
     _dirs: (tempfile::TempDir, tempfile::TempDir),
 }
 
@@ -168,6 +170,14 @@ async fn world() -> World {
         })
         .await
         .expect("enroll");
+    let integration = doorstep_server::auth::new_integration_token(&mut rand::rng());
+    app.store
+        .create_integration(
+            doorstep_shared::ShipperId(uuid::Uuid::now_v7()),
+            "refusal walker",
+            &integration.hash,
+        )
+        .expect("integration token");
     let ui = tempfile::tempdir().expect("ui dir");
     let blobs = tempfile::tempdir().expect("blob dir");
     let router = doorstep_server::http::router_with_ui(app.clone(), ui.path().to_owned());
@@ -182,6 +192,7 @@ async fn world() -> World {
         blob_router,
         seed,
         device_token: enrolled.token,
+        integration_token: integration.plain,
         _dirs: (ui, blobs),
     }
 }
@@ -261,6 +272,8 @@ impl World {
     fn token_for(&self, route: &Route) -> String {
         if route.dispatcher() {
             format!("Bearer {}", self.seed.dispatcher_token)
+        } else if route.path.starts_with("/v1/orders") {
+            format!("Bearer {}", self.integration_token)
         } else {
             format!("Bearer {}", self.device_token)
         }

@@ -68,6 +68,11 @@ uuid_id!(
     /// One depot.
     DepotId
 );
+uuid_id!(
+    /// One shipper: a company whose orders the courier company delivers; its integration
+    /// tokens reach only its own orders.
+    ShipperId
+);
 
 /// Builds a version-7 UUID from its parts (RFC 9562 §5.7).
 pub fn uuid_v7(unix_ms: u64, random: [u8; 10]) -> Uuid {

@@ -16,6 +16,7 @@ pub mod evidence;
 pub mod hlc;
 pub mod ids;
 pub mod intent;
+pub mod order;
 pub mod presence;
 pub mod problem;
 pub mod protocol;

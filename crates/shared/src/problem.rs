@@ -70,6 +70,8 @@ pub enum ProblemCode {
     /// A scan of a parcel that is planned for another stop: a mis-sort, escalated; it does not
     /// take the parcel's scan away from the stop it belongs to.
     ParcelMisSorted,
+    /// An order a shipper sent is incomplete or wrong; `detail` names the field.
+    InvalidOrder,
     // --- blob upload problems (`/v1/uploads`) ---
     /// No upload session with this id; create a new one.
     UploadNotFound,
@@ -106,6 +108,7 @@ impl ProblemCode {
             | EvidenceChainBroken
             | EventIdReused
             | ParcelMisSorted
+            | InvalidOrder
             | DigestMismatch => 422,
             UploadNotFound => 404,
             UploadExpired => 410,
@@ -152,6 +155,7 @@ impl ProblemCode {
             EvidenceChainBroken => "evidence_chain_broken",
             EventIdReused => "event_id_reused",
             ParcelMisSorted => "parcel_mis_sorted",
+            InvalidOrder => "invalid_order",
             UploadNotFound => "upload_not_found",
             UploadExpired => "upload_expired",
             UploadOffsetMismatch => "upload_offset_mismatch",
@@ -194,6 +198,7 @@ impl ProblemCode {
             EvidenceChainBroken => "Evidence chain broken",
             EventIdReused => "Event id reused with another intent",
             ParcelMisSorted => "Parcel planned for another stop",
+            InvalidOrder => "Invalid order",
             UploadNotFound => "No such upload session",
             UploadExpired => "Upload session expired",
             UploadOffsetMismatch => "Upload offset mismatch",
@@ -248,6 +253,7 @@ mod tests {
             ProblemCode::EvidenceChainBroken,
             ProblemCode::EventIdReused,
             ProblemCode::ParcelMisSorted,
+            ProblemCode::InvalidOrder,
             ProblemCode::UploadNotFound,
             ProblemCode::UploadExpired,
             ProblemCode::UploadOffsetMismatch,

@@ -13,6 +13,7 @@ pub mod dashboard;
 pub mod device_queue;
 pub mod error;
 pub mod evidence;
+pub mod intake;
 pub mod merge;
 pub mod model;
 pub mod office;
@@ -22,8 +23,9 @@ pub mod store;
 
 pub use error::{StoreError, StoreResult};
 pub use model::{
-    DeviceAuth, DispatcherAuth, EscalationRecord, FirstAttemptStats, IdempotencyState, LoggedProof,
-    OfficeEvent, OfficeOutcome, PushContext, PushEffects, PushOutcome, RouteAccess, SessionRecord,
+    DeviceAuth, DispatcherAuth, EscalationRecord, FirstAttemptStats, IdempotencyState,
+    IntegrationAuth, LoggedProof, OfficeEvent, OfficeOutcome, PushContext, PushEffects,
+    PushOutcome, RouteAccess, SessionRecord, ShipperId,
 };
 pub use push::clock_offset_ms;
 pub use store::{

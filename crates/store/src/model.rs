@@ -2,6 +2,7 @@
 //! command did, and the records the dispatcher reads are built from.
 
 use crate::merge::NewEscalation;
+pub use doorstep_shared::ShipperId;
 use doorstep_shared::event::{EventPayload, ProofCaptured, RouteAssigned};
 use doorstep_shared::protocol::{DeviceQueueReport, PushResponse};
 use doorstep_shared::{BlobDigest, CourierId, DeviceId, EventId, HlcStamp};
@@ -16,6 +17,13 @@ pub struct DeviceAuth {
 /// An authenticated dispatcher.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DispatcherAuth {
+    pub name: String,
+}
+
+/// An authenticated integration: one shipper's systems.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IntegrationAuth {
+    pub shipper: ShipperId,
     pub name: String,
 }
 

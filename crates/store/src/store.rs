@@ -2,13 +2,15 @@
 //! A backend implements these; it stores and reads, it never decides an outcome.
 
 use crate::error::StoreResult;
+use crate::intake::OrderWork;
 use crate::merge::{KnownIntent, StopRecord};
 use crate::model::{
-    DeviceAuth, DispatcherAuth, EscalationRecord, FirstAttemptStats, IdempotencyState, LoggedProof,
-    RouteAccess, SessionRecord,
+    DeviceAuth, DispatcherAuth, EscalationRecord, FirstAttemptStats, IdempotencyState,
+    IntegrationAuth, LoggedProof, RouteAccess, SessionRecord, ShipperId,
 };
 use doorstep_shared::dashboard::{DashboardMetrics, FleetSnapshot, RouteDetail, StopContext};
 use doorstep_shared::event::{EventEnvelope, EventPayload, RouteAssigned};
+use doorstep_shared::order::Order;
 use doorstep_shared::protocol::{
     Change, CourierSummary, DeviceHealth, Escalation, PushStatus, RouteSummary, StopDetail,
     StoredEvent,
@@ -220,6 +222,22 @@ pub trait Store: Send + Sync + 'static + EvidenceLog + LocationLog + UploadSessi
     fn device_by_token(&self, token_hash: &str) -> StoreResult<Option<DeviceAuth>>;
     fn create_dispatcher(&self, name: &str, token_hash: &str) -> StoreResult<()>;
     fn dispatcher_by_token(&self, token_hash: &str) -> StoreResult<Option<DispatcherAuth>>;
+    /// Adds an integration token for the shipper called `name` (created with `id` when no
+    /// shipper has that name yet); returns the shipper's id.
+    fn create_integration(
+        &self,
+        id: ShipperId,
+        name: &str,
+        token_hash: &str,
+    ) -> StoreResult<ShipperId>;
+    fn integration_by_token(&self, token_hash: &str) -> StoreResult<Option<IntegrationAuth>>;
+
+    // --- orders ---
+    /// Runs `work` in one transaction over `shipper`'s orders; commits when it returns `Ok`.
+    /// See [`crate::intake::record_orders`].
+    fn order_unit(&self, shipper: ShipperId, work: &mut OrderWork<'_>) -> StoreResult<()>;
+    /// The current version of one of `shipper`'s orders.
+    fn order(&self, shipper: ShipperId, external_id: &str) -> StoreResult<Option<(u32, Order)>>;
 
     // --- sync ---
     /// Runs `work` in one transaction for `device`'s push; commits when it returns `Ok`,

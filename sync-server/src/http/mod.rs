@@ -10,10 +10,11 @@ mod device_log;
 mod dispatch;
 mod live;
 mod ops;
+mod orders;
 pub mod problem;
 
 use crate::service::{ApiError, App};
-use crate::store::{DeviceAuth, DispatcherAuth, Store};
+use crate::store::{DeviceAuth, DispatcherAuth, IntegrationAuth, Store};
 use axum::Router;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -42,6 +43,8 @@ pub fn router_with_ui<S: Store>(app: Arc<App<S>>, ui_dir: std::path::PathBuf) ->
         .route("/v1/sync/push", post(device::push::<S>))
         .route("/v1/sync/pull", get(device::pull::<S>))
         .route("/v1/routes/{route_id}", get(device::route::<S>))
+        .route("/v1/orders", post(orders::record::<S>))
+        .route("/v1/orders/{external_id}", get(orders::get::<S>))
         .route("/v1/dispatch/couriers", get(dispatch::couriers::<S>))
         .route("/v1/dispatch/devices", get(dispatch::devices::<S>))
         .route(
@@ -140,6 +143,18 @@ impl<S: Store> FromRequestParts<Arc<App<S>>> for Dispatcher {
         app.dispatcher_for_token(bearer(parts))
             .await
             .map(Dispatcher)
+    }
+}
+
+/// An authenticated integration (bearer integration token): one shipper's systems.
+pub struct Integration(pub IntegrationAuth);
+
+impl<S: Store> FromRequestParts<Arc<App<S>>> for Integration {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App<S>>) -> Result<Self, ApiError> {
+        app.integration_for_token(bearer(parts))
+            .await
+            .map(Integration)
     }
 }
 

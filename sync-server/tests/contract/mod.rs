@@ -123,7 +123,8 @@ pub fn enroll<S: Store>(store: &S, courier: CourierId, n: u128) -> Device {
         .enroll_device(&code, device, "handheld", &token, None, T0)
         .expect("enroll");
     assert_eq!(got, Some(courier), "a fresh code enrolls");
-    let mut d = Device::new(device, courier, token, 7);
+    // Its own seed: two devices drawing event ids in the same millisecond must not collide.
+    let mut d = Device::new(device, courier, token, 7_u64.wrapping_add(n as u64));
     d.clock_offset_ms = 0;
     d
 }
@@ -520,4 +521,82 @@ pub fn story<S: Store>(store: S) {
         .dashboard_metrics(T0 + 3_600_000, 3_600_000, 4)
         .expect("metrics");
     assert!(metrics.totals.first_attempts >= 1, "{metrics:?}");
+
+    orders(&store);
+}
+
+/// Shippers, integration tokens and order versions.
+fn orders<S: Store>(store: &S) {
+    use doorstep_server::intake::record_orders;
+    use doorstep_shared::ShipperId;
+    use doorstep_shared::order::{Order, OrderParcel, OrderStatus, Recipient};
+
+    let shipper = store
+        .create_integration(ShipperId(uuid(0x5)), "Parcelhaus", "int-hash-1")
+        .expect("integration");
+    assert_eq!(shipper, ShipperId(uuid(0x5)));
+    let same = store
+        .create_integration(ShipperId(uuid(0x6)), "Parcelhaus", "int-hash-2")
+        .expect("second token");
+    assert_eq!(same, shipper, "a second token of one shipper");
+    let other = store
+        .create_integration(ShipperId(uuid(0x7)), "Boxwerk", "int-hash-3")
+        .expect("other shipper");
+    let auth = store
+        .integration_by_token("int-hash-2")
+        .expect("lookup")
+        .expect("known token");
+    assert_eq!((auth.shipper, auth.name.as_str()), (shipper, "Parcelhaus"));
+    assert!(
+        store
+            .integration_by_token("nope")
+            .expect("lookup")
+            .is_none()
+    );
+
+    let order = Order {
+        external_id: "PH-1".to_owned(),
+        date: "2026-06-01".to_owned(),
+        recipient: Recipient {
+            name: "Ada Novak".to_owned(),
+            phone: Some("030 1234".to_owned()),
+        },
+        address: "Teststraße 1".to_owned(),
+        location: GeoPoint {
+            lat: 52.5,
+            lon: 13.4,
+        },
+        window: TimeWindow {
+            start_ms: T0,
+            end_ms: T0 + 3_600_000,
+        },
+        service_minutes: 2,
+        parcels: vec![OrderParcel {
+            barcode: ParcelBarcode::parse("PH-PARCEL-1").expect("barcode"),
+            weight_g: 500,
+            volume_cm3: 1_000,
+        }],
+        access_notes: None,
+        cash_due_minor: Some(1_250),
+        priority: 1,
+    };
+    let statuses =
+        |r: Vec<doorstep_shared::order::OrderResult>| -> Vec<(OrderStatus, Option<u32>)> {
+            r.iter().map(|r| (r.status, r.version)).collect()
+        };
+    let first = record_orders(store, shipper, std::slice::from_ref(&order), T0).expect("orders");
+    assert_eq!(statuses(first), vec![(OrderStatus::Created, Some(1))]);
+    let again = record_orders(store, shipper, std::slice::from_ref(&order), T0).expect("orders");
+    assert_eq!(statuses(again), vec![(OrderStatus::Duplicate, Some(1))]);
+    let mut changed = order.clone();
+    changed.service_minutes = 5;
+    let next = record_orders(store, shipper, std::slice::from_ref(&changed), T0).expect("orders");
+    assert_eq!(statuses(next), vec![(OrderStatus::Updated, Some(2))]);
+    assert_eq!(
+        store.order(shipper, "PH-1").expect("read"),
+        Some((2, changed.clone()))
+    );
+    assert_eq!(store.order(other, "PH-1").expect("read"), None);
+    let theirs = record_orders(store, other, std::slice::from_ref(&order), T0).expect("orders");
+    assert_eq!(statuses(theirs), vec![(OrderStatus::Created, Some(1))]);
 }

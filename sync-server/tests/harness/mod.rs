@@ -122,6 +122,30 @@ pub fn enrollment_code(url: &str, courier: CourierId) -> String {
     printed["code"].as_str().expect("a code").to_owned()
 }
 
+/// A fresh integration token for the shipper `name`, from `admin integration-token`.
+pub fn integration_token(url: &str, name: &str) -> String {
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "admin",
+        "integration-token",
+        "--database",
+        url,
+        "--name",
+        name,
+    ])
+    .stdout(Stdio::piped());
+    log_env(&mut cmd);
+    let out = cmd.output().expect("run admin integration-token");
+    assert!(
+        out.status.success(),
+        "integration-token failed: {:?}",
+        out.status
+    );
+    let printed: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("integration-token prints JSON");
+    printed["token"].as_str().expect("a token").to_owned()
+}
+
 /// One running server process.
 pub struct TestServer {
     child: Child,

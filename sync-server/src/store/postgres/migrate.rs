@@ -13,6 +13,7 @@ use super::{PgError, PgResult};
 pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_stop_parcels.sql"),
+    include_str!("migrations/0003_orders.sql"),
 ];
 
 /// The schema version this server writes and understands.

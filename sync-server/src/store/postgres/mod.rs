@@ -23,6 +23,7 @@ mod identity;
 mod listen;
 mod migrate;
 mod office;
+mod orders;
 mod presence;
 mod push_unit;
 mod reads;

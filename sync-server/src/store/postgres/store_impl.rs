@@ -46,6 +46,34 @@ impl Store for PgStore {
     fn dispatcher_by_token(&self, token_hash: &str) -> StoreResult<Option<DispatcherAuth>> {
         self.dispatcher_by_token_impl(token_hash)
     }
+    fn create_integration(
+        &self,
+        id: crate::store::ShipperId,
+        name: &str,
+        token_hash: &str,
+    ) -> StoreResult<crate::store::ShipperId> {
+        self.create_integration_impl(id, name, token_hash)
+    }
+    fn integration_by_token(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<crate::store::IntegrationAuth>> {
+        self.integration_by_token_impl(token_hash)
+    }
+    fn order_unit(
+        &self,
+        shipper: crate::store::ShipperId,
+        work: &mut crate::intake::OrderWork<'_>,
+    ) -> StoreResult<()> {
+        self.order_unit_impl(shipper, work)
+    }
+    fn order(
+        &self,
+        shipper: crate::store::ShipperId,
+        external_id: &str,
+    ) -> StoreResult<Option<(u32, doorstep_shared::order::Order)>> {
+        self.order_impl(shipper, external_id)
+    }
     fn push_unit(&self, device: DeviceId, work: &mut PushWork<'_>) -> StoreResult<()> {
         self.push_unit_impl(device, work)
     }

@@ -8,6 +8,7 @@ mod identity;
 #[cfg(test)]
 mod migration_v3_tests;
 mod office;
+mod orders;
 mod presence;
 mod push;
 mod reads;
@@ -26,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v3.sql"),
     include_str!("schema_v4.sql"),
     include_str!("schema_v5.sql"),
+    include_str!("schema_v6.sql"),
 ];
 const READERS: usize = 3;
 
@@ -278,6 +280,34 @@ impl super::Store for SqliteStore {
         token_hash: &str,
     ) -> crate::store::StoreResult<Option<super::DispatcherAuth>> {
         db(|| self.dispatcher_by_token_impl(token_hash))
+    }
+    fn create_integration(
+        &self,
+        id: super::ShipperId,
+        name: &str,
+        token_hash: &str,
+    ) -> crate::store::StoreResult<super::ShipperId> {
+        db(|| self.create_integration_impl(id, name, token_hash))
+    }
+    fn integration_by_token(
+        &self,
+        token_hash: &str,
+    ) -> crate::store::StoreResult<Option<super::IntegrationAuth>> {
+        db(|| self.integration_by_token_impl(token_hash))
+    }
+    fn order_unit(
+        &self,
+        shipper: super::ShipperId,
+        work: &mut crate::intake::OrderWork<'_>,
+    ) -> crate::store::StoreResult<()> {
+        db(|| self.order_unit_impl(shipper, work))
+    }
+    fn order(
+        &self,
+        shipper: super::ShipperId,
+        external_id: &str,
+    ) -> crate::store::StoreResult<Option<(u32, doorstep_shared::order::Order)>> {
+        db(|| self.order_impl(shipper, external_id))
     }
     fn push_unit(
         &self,
