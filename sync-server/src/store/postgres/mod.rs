@@ -40,6 +40,13 @@ use tokio_postgres::error::SqlState;
 
 pub use migrate::SCHEMA_VERSION;
 
+/// Takes transaction-scoped advisory locks on the hashes of the text keys in `$1`, in hash
+/// order, so two transactions locking overlapping keys cannot deadlock (a hash collision only
+/// serialises two unrelated transactions).
+const LOCK_KEYS: &str = "WITH k AS MATERIALIZED (
+         SELECT DISTINCT hashtextextended(key, 0) AS h FROM unnest($1::text[]) AS key ORDER BY 1)
+     SELECT pg_advisory_xact_lock(h) FROM k";
+
 /// Connections per store when the caller does not say.
 pub const DEFAULT_POOL_SIZE: usize = 8;
 /// How long a call waits for a free pooled connection before it is a transient failure.

@@ -65,26 +65,15 @@ impl PgStore {
         shipper: ShipperId,
         work: &mut OrderWork<'_>,
     ) -> StoreResult<()> {
-        let client = self.block_on(async { Ok(self.pool.get().await?) })?;
-        self.block_on(async {
-            client.batch_execute("BEGIN").await?;
-            Ok(())
-        })?;
-        let mut unit = PgOrders {
-            store: self,
-            client,
-            shipper: shipper.to_string(),
-        };
-        let result = work(&mut unit);
-        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        let ended = self.block_on(async {
-            unit.client.batch_execute(end).await?;
-            Ok(())
-        });
-        if ended.is_err() {
-            drop(Object::take(unit.client));
-        }
-        result.and(ended)
+        self.transaction(
+            |client| PgOrders {
+                store: self,
+                client,
+                shipper: shipper.to_string(),
+            },
+            |unit| work(unit),
+            |unit| unit.client,
+        )
     }
 
     pub(super) fn order_impl(
@@ -135,14 +124,7 @@ impl OrderUnit for PgOrders<'_> {
             .map(|e| format!("order:{shipper}:{e}"))
             .collect();
         self.on(async |c| {
-            let lock = c
-                .prepare_cached(
-                    "WITH k AS MATERIALIZED (
-                         SELECT DISTINCT hashtextextended(key, 0) AS h
-                         FROM unnest($1::text[]) AS key ORDER BY 1)
-                     SELECT pg_advisory_xact_lock(h) FROM k",
-                )
-                .await?;
+            let lock = c.prepare_cached(super::LOCK_KEYS).await?;
             let read = c
                 .prepare_cached(
                     "SELECT external_id, version, fingerprint, dispatched FROM orders

@@ -351,16 +351,7 @@ impl PushUnit for PgPush<'_> {
                     "SELECT stop_id, courier_id FROM stop_assignments WHERE stop_id = ANY($1)",
                 )
                 .await?;
-            // Transaction-scoped advisory locks on the keys' hashes, taken in hash order (a
-            // collision only serialises two unrelated pushes).
-            let lock_keys = c
-                .prepare_cached(
-                    "WITH k AS MATERIALIZED (
-                         SELECT DISTINCT hashtextextended(key, 0) AS h
-                         FROM unnest($1::text[]) AS key ORDER BY 1)
-                     SELECT pg_advisory_xact_lock(h) FROM k",
-                )
-                .await?;
+            let lock_keys = c.prepare_cached(super::LOCK_KEYS).await?;
             let by_key = c
                 .prepare_cached(
                     "SELECT intent_key, fingerprint, event_id FROM intents

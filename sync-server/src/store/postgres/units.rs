@@ -16,7 +16,7 @@ use doorstep_shared::{CourierId, EscalationId, HlcStamp, RouteId, StopId, StopSt
 impl PgStore {
     /// Runs `f` in one transaction on one pooled connection: commits when it returns `Ok`,
     /// rolls back otherwise (a connection whose rollback fails is dropped, never reused).
-    fn transaction<U>(
+    pub(super) fn transaction<U>(
         &self,
         make: impl FnOnce(Object) -> U,
         f: impl FnOnce(&mut U) -> StoreResult<()>,
