@@ -145,8 +145,10 @@ enum AdminCommand {
         #[arg(long)]
         name: String,
     },
-    /// Create an integration bearer token for a shipper's systems (`POST /v1/orders`); the
-    /// shipper is created on its first token. A token reaches only its shipper's orders.
+    /// Create an integration bearer token for a shipper's systems (`POST /v1/orders`).
+    ///
+    /// The shipper is created with its first token; every token reaches only its shipper's
+    /// orders, and no dispatcher or device endpoint.
     IntegrationToken {
         #[command(flatten)]
         db: DbArg,
